@@ -1,0 +1,234 @@
+"""The Lambda Runtime API, served by the worker to one execution environment.
+
+Each environment gets its own listening socket, so a request's socket says which
+environment it came from. The runtime inside (awslambdaric, or any custom `bootstrap`)
+long-polls /next, and posts /response or /error; the worker's invoking thread waits on
+`ready_fileno()` with select().
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API_PREFIX = "/2018-06-01/runtime"
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+_READ_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RuntimeEvent:
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    invoked_function_arn: str
+    trace_id: str
+    client_context: str = ""
+
+
+@dataclass
+class RuntimeOutcome:
+    """What the runtime posted for one request (or during init)."""
+
+    kind: str  # "response" | "error" | "init_error" | "too_large"
+    body: bytes
+    error_type: str = ""
+    posted_at: float = 0.0
+
+    def error_document(self) -> dict[str, Any]:
+        try:
+            document = json.loads(self.body or b"{}")
+        except ValueError:
+            document = {"errorMessage": self.body.decode("utf-8", "replace")}
+        if not isinstance(document, dict):
+            document = {"errorMessage": str(document)}
+        if self.error_type and not document.get("errorType"):
+            document["errorType"] = self.error_type
+        return document
+
+
+class RuntimeApiServer:
+    """The Runtime API endpoint of one execution environment."""
+
+    def __init__(self, host: str) -> None:
+        self._lock = threading.Lock()
+        self._event_ready = threading.Condition(self._lock)
+        self._pending: RuntimeEvent | None = None
+        self._current: RuntimeEvent | None = None
+        self._outcome: RuntimeOutcome | None = None
+        self._closed = False
+        self.first_poll_at: float | None = None
+        self.delivered_at: float | None = None
+        self._notify_reader, self._notify_writer = socket.socketpair()
+        self._notify_reader.setblocking(False)
+        self._server = _Server((host, 0), _Handler, api=self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def ready_fileno(self) -> int:
+        """Readable once the runtime has posted an outcome (or polled for the first time)."""
+        return self._notify_reader.fileno()
+
+    def clear_ready(self) -> None:
+        try:
+            while self._notify_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def submit(self, event: RuntimeEvent) -> None:
+        with self._lock:
+            self._pending = event
+            self._current = None
+            self._outcome = None
+            self.delivered_at = None
+            self._event_ready.notify_all()
+
+    def take_outcome(self) -> RuntimeOutcome | None:
+        with self._lock:
+            outcome, self._outcome = self._outcome, None
+            return outcome
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._event_ready.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._notify_reader.close()
+        self._notify_writer.close()
+
+    # --- called from the HTTP handler threads ------------------------------------------
+
+    def _wait_for_event(self) -> RuntimeEvent | None:
+        with self._lock:
+            if self.first_poll_at is None:
+                self.first_poll_at = time.perf_counter()
+                self._signal()
+            while self._pending is None and not self._closed:
+                self._event_ready.wait()
+            if self._closed:
+                return None
+            event, self._pending = self._pending, None
+            assert event is not None
+            self._current = event
+            self.delivered_at = time.perf_counter()
+            return event
+
+    def _post(self, request_id: str | None, outcome: RuntimeOutcome) -> bool:
+        with self._lock:
+            if request_id is not None and (
+                self._current is None or self._current.request_id != request_id
+            ):
+                return False
+            outcome.posted_at = time.perf_counter()
+            self._outcome = outcome
+            self._current = None
+            self._signal()
+            return True
+
+    def _signal(self) -> None:
+        try:
+            self._notify_writer.send(b"!")
+        except OSError:
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], *, api: RuntimeApiServer):
+        self.api = api
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Without this, every response pays the 40 ms delayed-ACK stall.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path != f"{API_PREFIX}/invocation/next":
+            self._reply(404, {"errorMessage": "not found", "errorType": "InvalidRequest"})
+            return
+        event = self.server.api._wait_for_event()
+        if event is None:
+            self._reply(500, {"errorMessage": "environment shutting down"})
+            return
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": event.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(event.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": event.invoked_function_arn,
+            "Lambda-Runtime-Trace-Id": event.trace_id,
+        }
+        if event.client_context:
+            headers["Lambda-Runtime-Client-Context"] = event.client_context
+        self._send(200, event.payload, headers)
+
+    def do_POST(self) -> None:
+        parts = self.path[len(API_PREFIX) :].strip("/").split("/")
+        error_type = self.headers.get("Lambda-Runtime-Function-Error-Type", "")
+        if parts == ["init", "error"]:
+            body = self._read_body(MAX_RESPONSE_BYTES)
+            self.server.api._post(None, RuntimeOutcome("init_error", body or b"", error_type))
+            self._reply(202, {"status": "OK"})
+            return
+        if len(parts) != 3 or parts[0] != "invocation" or parts[2] not in {"response", "error"}:
+            self._reply(404, {"errorMessage": "not found", "errorType": "InvalidRequest"})
+            return
+        request_id, kind = parts[1], parts[2]
+        body = self._read_body(MAX_RESPONSE_BYTES)
+        if body is None:
+            outcome = RuntimeOutcome("too_large", b"")
+            self.server.api._post(request_id, outcome)
+            self._reply(413, {"errorMessage": "response too large", "errorType": "RequestTooLarge"})
+            return
+        if not self.server.api._post(request_id, RuntimeOutcome(kind, body, error_type)):
+            self._reply(400, {"errorMessage": "invalid request id", "errorType": "InvalidStateTransition"})
+            return
+        self._reply(202, {"status": "OK"})
+
+    def _read_body(self, limit: int) -> bytes | None:
+        """The request body, or None (after draining it) when it is over `limit` bytes."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= limit:
+            return self.rfile.read(length)
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(_READ_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        return None
+
+    def _reply(self, status: int, document: dict[str, str]) -> None:
+        self._send(status, json.dumps(document).encode())
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        # One write per response: header and body in the same segment.
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        lines.append("Content-Type: application/json")
+        lines.append(f"Content-Length: {len(body)}")
+        for name, value in (headers or {}).items():
+            lines.append(f"{name}: {value}")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        self.wfile.flush()

@@ -1,0 +1,122 @@
+"""The process backend: each execution environment is a child process of the worker.
+
+It speaks the same Runtime API and keeps the same contract as the Docker backend, but it
+does NOT isolate function code from the host: use it for development and fast tests only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from invocations.sandboxes.base import EnvironmentSpec, Sandbox, SandboxBackend, SandboxError
+
+# Go's wording, which is what Lambda prints in "Runtime exited with error: ...".
+_SIGNAL_WORDS = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGINT: "interrupt",
+    signal.SIGBUS: "bus error",
+}
+_OUTPUT_CHUNK = 64 * 1024
+_FILE_DESCRIPTORS = 1024
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        signum = signal.Signals(-returncode)
+        return f"signal: {_SIGNAL_WORDS.get(signum, signum.name.lower())}"
+    return f"exit status {returncode}"
+
+
+class ProcessSandbox(Sandbox):
+    def __init__(self, environment_id: str, process: subprocess.Popen[bytes], tmp_dir: Path):
+        self.environment_id = environment_id
+        self._process = process
+        self._tmp_dir = tmp_dir
+        assert process.stdout is not None
+        self._stdout = process.stdout
+        os.set_blocking(self._stdout.fileno(), False)
+
+    def log_fileno(self) -> int:
+        return self._stdout.fileno()
+
+    def read_output(self) -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._stdout.fileno(), _OUTPUT_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def exit_reason(self) -> str | None:
+        returncode = self._process.poll()
+        return None if returncode is None else describe_exit(returncode)
+
+    def max_memory_used_mb(self) -> int:
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return 0
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return math.ceil(int(line.split()[1]) / 1024)
+        return 0
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+        self._stdout.close()
+        shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+
+class ProcessSandboxBackend(SandboxBackend):
+    isolates = False
+    runtime_api_bind_host = "127.0.0.1"
+
+    def __init__(self, python: str | None = None) -> None:
+        self.python = python or sys.executable
+
+    def start(self, spec: EnvironmentSpec, *, runtime_api_port: int) -> Sandbox:
+        tmp_dir = Path(settings.STRATUS_SANDBOX_DIR) / spec.environment_id / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        environment = {
+            **spec.environment,
+            "AWS_LAMBDA_RUNTIME_API": f"{self.runtime_api_bind_host}:{runtime_api_port}",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "TMPDIR": str(tmp_dir),
+        }
+        try:
+            process = subprocess.Popen(
+                [self.python, "-m", "awslambdaric", spec.handler],
+                cwd=spec.code_dir,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SandboxError(f"could not start the runtime: {exc}") from exc
+        with contextlib.suppress(ProcessLookupError):
+            resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (_FILE_DESCRIPTORS,) * 2)
+            resource.prlimit(process.pid, resource.RLIMIT_CORE, (0, 0))
+        return ProcessSandbox(spec.environment_id, process, tmp_dir.parent)
