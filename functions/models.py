@@ -32,7 +32,9 @@ class LastUpdateStatus(models.TextChoices):
 class Role(models.Model):
     """An execution role: a named record a function runs as."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="roles")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="roles"
+    )
     name = models.CharField(max_length=64)
     path = models.CharField(max_length=512, default="/service-role/")
     policy_templates = models.JSONField(default=list, blank=True)
@@ -40,7 +42,9 @@ class Role(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="role_name_per_owner")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="role_name_per_owner")
+        ]
         ordering = ["name"]
 
     def __str__(self) -> str:

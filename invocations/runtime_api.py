@@ -8,6 +8,7 @@ long-polls /next, and posts /response or /error; the worker's invoking thread wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -25,7 +26,7 @@ _READ_CHUNK = 256 * 1024
 class RuntimeEvent:
     request_id: str
     payload: bytes
-    deadline_ms: int
+    timeout_ms: int
     invoked_function_arn: str
     trace_id: str
     client_context: str = ""
@@ -81,11 +82,9 @@ class RuntimeApiServer:
         return self._notify_reader.fileno()
 
     def clear_ready(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             while self._notify_reader.recv(4096):
                 pass
-        except BlockingIOError:
-            pass
 
     def submit(self, event: RuntimeEvent) -> None:
         with self._lock:
@@ -139,10 +138,8 @@ class RuntimeApiServer:
             return True
 
     def _signal(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._notify_writer.send(b"!")
-        except OSError:
-            pass
 
 
 class _Server(ThreadingHTTPServer):
@@ -176,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {
             "Lambda-Runtime-Aws-Request-Id": event.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(event.deadline_ms),
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + event.timeout_ms),
             "Lambda-Runtime-Invoked-Function-Arn": event.invoked_function_arn,
             "Lambda-Runtime-Trace-Id": event.trace_id,
         }
@@ -203,7 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(413, {"errorMessage": "response too large", "errorType": "RequestTooLarge"})
             return
         if not self.server.api._post(request_id, RuntimeOutcome(kind, body, error_type)):
-            self._reply(400, {"errorMessage": "invalid request id", "errorType": "InvalidStateTransition"})
+            self._reply(
+                400, {"errorMessage": "invalid request id", "errorType": "InvalidStateTransition"}
+            )
             return
         self._reply(202, {"status": "OK"})
 

@@ -77,7 +77,13 @@ class MetricDatapoint(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["owner", "metric_name", "dimension_name", "dimension_value", "period_start"],
+                fields=[
+                    "owner",
+                    "metric_name",
+                    "dimension_name",
+                    "dimension_value",
+                    "period_start",
+                ],
                 name="metric_datapoint_per_minute",
             )
         ]

@@ -1,0 +1,75 @@
+# Stratus: one Makefile for setting up, running and testing the project.
+#   make run    set everything up, then serve the console on http://127.0.0.1:$(PORT)
+#   make test   lint, type-check and run the whole test suite
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MANAGE := $(PY) manage.py
+# Rebuilt whenever pyproject.toml changes, so an unchanged checkout skips pip entirely.
+INSTALL_STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: help setup run test lint fmt bench
+
+help:
+	@echo "make run     set up (venv, dependencies, database, blueprints, admin) and serve the console"
+	@echo "make setup   only the set-up part of 'make run'"
+	@echo "make test    ruff, mypy and the whole pytest suite (extra pytest args: PYTEST_ARGS=...)"
+	@echo "make lint    ruff check, ruff format --check and mypy"
+	@echo "make fmt     format and auto-fix with ruff"
+	@echo "make bench   run the benchmarks"
+
+$(INSTALL_STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+		interpreter="$$(command -v python3.11 || true)"; \
+		if [ -z "$$interpreter" ] && command -v python3 >/dev/null \
+			&& python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+			interpreter="$$(command -v python3)"; \
+		fi; \
+		if [ -z "$$interpreter" ]; then \
+			echo "Python 3.11 is required. On Debian: apt-get install python3.11 python3.11-venv" >&2; \
+			exit 1; \
+		fi; \
+		echo "==> creating $(VENV) with $$interpreter"; \
+		"$$interpreter" -m venv $(VENV) || { \
+			echo "Could not create $(VENV). On Debian: apt-get install python3.11-venv" >&2; \
+			rm -rf $(VENV); exit 1; }; \
+	fi
+	@echo "==> installing dependencies"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+setup: $(INSTALL_STAMP)
+	@echo "==> database migrations"
+	$(MANAGE) migrate --noinput
+	@echo "==> blueprints"
+	$(MANAGE) sync_blueprints
+	@echo "==> administrator account"
+	$(MANAGE) ensure_admin
+	@echo "==> static files"
+	$(MANAGE) collectstatic --noinput --verbosity 0
+
+run: setup
+	$(MANAGE) run_stratus
+
+lint: $(INSTALL_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+fmt: $(INSTALL_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(INSTALL_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)

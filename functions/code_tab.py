@@ -1,0 +1,195 @@
+"""The function page's Code tab: the inline editor, Deploy, ZIP upload and runtime settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.dateformat import format as format_datetime
+from django.utils.timezone import localtime
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from functions import packaging, selectors, services
+from functions.models import Function, Runtime
+
+UPLOAD_MAX_BYTES = packaging.MAX_ZIPPED_BYTES
+_DISPLAY_TIME_FORMAT = "Y-m-d H:i:s T"
+
+
+class CodeUploadForm(forms.Form):
+    zip_file = forms.FileField(label=".zip file")
+
+    def clean_zip_file(self) -> bytes:
+        upload = self.cleaned_data["zip_file"]
+        if upload.size > UPLOAD_MAX_BYTES:
+            raise ValidationError(
+                f"The file is {filesizeformat(upload.size)}; direct uploads are limited to "
+                f"{filesizeformat(UPLOAD_MAX_BYTES)}."
+            )
+        return bytes(upload.read())
+
+
+class RuntimeSettingsForm(forms.Form):
+    runtime = forms.ChoiceField(choices=Runtime.choices)
+    handler = forms.CharField(
+        max_length=128,
+        help_text="The file name and the function name, e.g. lambda_function.lambda_handler.",
+    )
+
+    @classmethod
+    def for_function(cls, function: Function, data: Any = None) -> RuntimeSettingsForm:
+        return cls(data, initial={"runtime": function.runtime, "handler": function.handler})
+
+
+def too_large_message(function: Function) -> str:
+    return (
+        f'The deployment package of your Lambda function "{function.name}" is too large to '
+        "enable inline code editing. However, you can still invoke your function."
+    )
+
+
+def handler_file(handler: str) -> str:
+    """The file a Python handler such as `pkg/module.handler` lives in: `pkg/module.py`."""
+    module = handler.rpartition(".")[0]
+    return module.replace(".", "/") + ".py" if module else ""
+
+
+def code_properties(function: Function) -> dict[str, Any]:
+    modified = localtime(function.last_modified)
+    return {
+        "code_sha256": function.code_sha256,
+        "code_size": function.code_size,
+        "code_size_display": filesizeformat(function.code_size),
+        "last_modified": modified.isoformat(),
+        "last_modified_display": format_datetime(modified, _DISPLAY_TIME_FORMAT),
+    }
+
+
+def _code_tab_url(function: Function) -> str:
+    return reverse("functions:detail", args=[function.pk]) + "?tab=code"
+
+
+def _success_message(function: Function) -> str:
+    return f"Successfully updated the function {function.name}."
+
+
+def code_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
+    """What `functions/tab_code.html` needs besides `function` and `tab`."""
+    files = packaging.read_text_files(bytes(function.code.zip_bytes))
+    return {
+        "files": files,
+        "code_editable": files is not None,
+        "code_too_large_message": too_large_message(function),
+        "code_handler_file": handler_file(function.handler),
+        "code_properties": code_properties(function),
+        "code_upload_form": CodeUploadForm(),
+        "code_upload_max_bytes": UPLOAD_MAX_BYTES,
+        "runtime_form": RuntimeSettingsForm.for_function(function),
+    }
+
+
+def _json_error(message: str, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"message": message, **extra}, status=status)
+
+
+def _files_from_payload(payload: Any) -> dict[str, str]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("files"), dict):
+        raise ValueError('Expected a JSON object of the form {"files": {"path": "text"}}.')
+    files: dict[str, Any] = payload["files"]
+    for path, text in files.items():
+        if not isinstance(text, str):
+            raise ValueError(f"The content of {path!r} must be a string.")
+    return files
+
+
+def _error_text(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return " ".join(message for messages in exc.message_dict.values() for message in messages)
+    return " ".join(exc.messages)
+
+
+@require_POST
+def code_deploy(request: HttpRequest, pk: int) -> JsonResponse:
+    """Deploy the editor's complete file set, sent as `{"files": {path: text}}`. An optional
+    `base_code_sha256` names the package the edits started from; if the function's code has
+    changed since, nothing is deployed and the reply is 409, so no one's work is overwritten
+    unknowingly."""
+    function = selectors.function_get_for_user(user=request.user, pk=pk)
+    try:
+        payload = json.loads(request.body)
+    except ValueError:
+        return _json_error("The request body is not valid JSON.", 400)
+    try:
+        files = _files_from_payload(payload)
+    except ValueError as exc:
+        return _json_error(str(exc), 400)
+    base = payload.get("base_code_sha256")
+    if isinstance(base, str) and base and base != function.code_sha256:
+        return _json_error(
+            f"The code of {function.name} was changed elsewhere since you opened it. Deploy "
+            "again to replace it with your files, or reload the page to see the new code.",
+            409,
+            code_sha256=function.code_sha256,
+        )
+    try:
+        function = services.function_deploy_code(function=function, files=files)
+    except ValidationError as exc:
+        return _json_error(_error_text(exc), 400)
+    return JsonResponse({"message": _success_message(function), **code_properties(function)})
+
+
+@require_POST
+def code_upload(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    function = selectors.function_get_for_user(user=request.user, pk=pk)
+    form = CodeUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        problems = " ".join(str(message) for errors in form.errors.values() for message in errors)
+        messages.error(request, f"Could not upload the .zip file: {problems}")
+        return HttpResponseRedirect(_code_tab_url(function))
+    try:
+        function = services.function_deploy_code(
+            function=function, zip_bytes=form.cleaned_data["zip_file"]
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Could not upload the .zip file: {_error_text(exc)}")
+    else:
+        messages.success(request, _success_message(function))
+    return HttpResponseRedirect(_code_tab_url(function))
+
+
+@require_http_methods(["GET", "POST"])
+def runtime_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit runtime and handler. Posted from the Code tab's modal through htmx (errors come
+    back as the form fragment) or as a plain form (errors come back as a full page)."""
+    function = selectors.function_get_for_user(user=request.user, pk=pk)
+    form = RuntimeSettingsForm.for_function(
+        function, request.POST if request.method == "POST" else None
+    )
+    if request.method == "POST" and form.is_valid():
+        changes = {
+            field: form.cleaned_data[field]
+            for field in ("runtime", "handler")
+            if form.cleaned_data[field] != getattr(function, field)
+        }
+        try:
+            if changes:
+                function = services.function_update_configuration(function=function, **changes)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _success_message(function))
+            if getattr(request, "htmx", False):
+                return HttpResponseClientRedirect(_code_tab_url(function))
+            return HttpResponseRedirect(_code_tab_url(function))
+    context = {"function": function, "runtime_form": form}
+    if getattr(request, "htmx", False):
+        return render(request, "functions/code/runtime_settings_form.html", context)
+    return render(request, "functions/code/runtime_settings_page.html", context)

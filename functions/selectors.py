@@ -1,0 +1,44 @@
+"""Reads of functions, roles and blueprints, scoped to what the user may see."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from functions.models import Blueprint, Function, Role
+
+
+def function_list_for_user(
+    *, user: AbstractBaseUser | AnonymousUser, name_filter: str = ""
+) -> QuerySet[Function]:
+    functions = Function.objects.select_related("owner")
+    if not getattr(user, "is_staff", False):
+        functions = functions.filter(owner_id=user.pk)
+    if name_filter:
+        functions = functions.filter(name__icontains=name_filter)
+    return functions.order_by("name", "owner_id")
+
+
+def function_get_for_user(*, user: AbstractBaseUser | AnonymousUser, pk: int) -> Function:
+    try:
+        return function_list_for_user(user=user).select_related("role").get(pk=pk)
+    except Function.DoesNotExist as exc:
+        raise Http404("Function not found") from exc
+
+
+def role_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Role]:
+    return Role.objects.filter(owner_id=user.pk).order_by("name")
+
+
+def blueprint_list(*, search: str = "") -> QuerySet[Blueprint]:
+    blueprints = Blueprint.objects.all()
+    for word in search.split():
+        blueprints = blueprints.filter(
+            Q(title__icontains=word)
+            | Q(description__icontains=word)
+            | Q(slug__icontains=word)
+            | Q(runtime__icontains=word)
+            | Q(tags__icontains=word)
+        )
+    return blueprints

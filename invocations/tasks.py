@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import worker_shutdown
+
+
+@shared_task(name="invocations.tasks.run_invocation_task", acks_late=True)
+def run_invocation_task(request_id: str) -> str:
+    from invocations.services import invocation_execute
+
+    return invocation_execute(request_id=request_id)
+
+
+@shared_task(name="invocations.tasks.sweep_invocations_task", ignore_result=True)
+def sweep_invocations_task() -> dict[str, int]:
+    from invocations.services import invocation_sweep
+
+    return invocation_sweep()
+
+
+@worker_shutdown.connect
+def _stop_environments(**_: object) -> None:
+    from invocations.environments import shutdown_pool
+
+    shutdown_pool()
