@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from django import forms
@@ -12,16 +13,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.utils.dateformat import format as format_datetime
-from django.utils.timezone import localtime
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.templatetags.console_ui import human_bytes
 from functions import packaging, selectors, services
 from functions.models import Function, Runtime
 
 UPLOAD_MAX_BYTES = packaging.MAX_ZIPPED_BYTES
-_DISPLAY_TIME_FORMAT = "Y-m-d H:i:s T"
+_DISPLAY_TIME_FORMAT = "%B %d, %Y, %H:%M:%S (UTC)"
 
 
 class CodeUploadForm(forms.Form):
@@ -63,13 +63,14 @@ def handler_file(handler: str) -> str:
 
 
 def code_properties(function: Function) -> dict[str, Any]:
-    modified = localtime(function.last_modified)
+    """The package facts the tab shows, also sent back after a deploy to refresh them."""
+    modified = function.last_modified.astimezone(UTC)
     return {
         "code_sha256": function.code_sha256,
         "code_size": function.code_size,
-        "code_size_display": filesizeformat(function.code_size),
+        "code_size_display": human_bytes(function.code_size),
         "last_modified": modified.isoformat(),
-        "last_modified_display": format_datetime(modified, _DISPLAY_TIME_FORMAT),
+        "last_modified_display": modified.strftime(_DISPLAY_TIME_FORMAT),
     }
 
 

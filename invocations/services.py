@@ -93,7 +93,7 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
     """Block until the invocation is terminal and return the fresh record."""
     if timeout is None:
         timeout = invocation.timeout + WAIT_MARGIN_SECONDS
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if celery_app.conf.task_always_eager:
         # In-process mode: if the task has not run yet (its transaction is still open, as in
         # tests), run it here; a record already taken is left alone.
         invocation_execute(request_id=str(invocation.request_id))

@@ -3,8 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from monitoring.models import LogEvent
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import FloatField, Func, Max, Min, Sum, Value
+from django.db.models.functions import Floor
+from django.http import Http404
+from django.utils import timezone
+
+from functions.models import Function
+from functions.selectors import function_list_for_user
+from invocations.models import Invocation
+from monitoring.charts import (
+    CHART_METRICS,
+    BucketStats,
+    TimeRange,
+    Window,
+    chart_payload,
+    window_ending_at,
+)
+from monitoring.models import LogEvent, MetricDatapoint
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 
 
 def log_messages_for_invocation(*, request_id: uuid.UUID | str) -> list[str]:
@@ -15,3 +39,117 @@ def log_messages_for_invocation(*, request_id: uuid.UUID | str) -> list[str]:
         .order_by("timestamp", "id")
         .values_list("message", flat=True)
     )
+
+
+class EpochSeconds(Func):
+    """Seconds since the Unix epoch of a datetime column."""
+
+    function = "UNIX_TIMESTAMP"
+    output_field = FloatField()
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra_context
+        )
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
+        # Four percent signs: one pair is eaten by Func's template, the other by the SQLite
+        # backend's placeholder conversion.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="CAST(strftime('%%%%s', %(expressions)s) AS REAL)",
+            **extra_context,
+        )
+
+
+def metric_buckets_for_function(
+    *, function: Function, window: Window, metric_names: Iterable[str] = CHART_METRICS
+) -> dict[str, dict[int, BucketStats]]:
+    """The function's one-minute datapoints in the window, merged per period in SQL: sum of
+    sums, sum of counts, min of minimums, max of maximums. Keys are bucket indexes from the
+    window's start; periods without datapoints are absent."""
+    period_seconds = window.time_range.period.total_seconds()
+    bucket_index = Floor(
+        (EpochSeconds("period_start") - Value(window.start.timestamp(), FloatField()))
+        / Value(period_seconds, FloatField())
+    )
+    rows = (
+        MetricDatapoint.objects.filter(
+            owner_id=function.owner_id,
+            dimension_name="FunctionName",
+            dimension_value=function.name,
+            metric_name__in=list(metric_names),
+            period_start__gte=window.start,
+            period_start__lt=window.end,
+        )
+        .annotate(bucket=bucket_index)
+        .values("metric_name", "bucket")
+        .annotate(
+            total=Sum("sum"),
+            count=Sum("sample_count"),
+            lowest=Min("minimum"),
+            highest=Max("maximum"),
+        )
+        .order_by()
+    )
+    buckets: dict[str, dict[int, BucketStats]] = {}
+    for row in rows:
+        buckets.setdefault(row["metric_name"], {})[int(row["bucket"])] = BucketStats(
+            sum=row["total"],
+            sample_count=row["count"],
+            minimum=row["lowest"],
+            maximum=row["highest"],
+        )
+    return buckets
+
+
+def function_metrics_chart_data(
+    *, function: Function, time_range: TimeRange, now: datetime | None = None
+) -> dict[str, Any]:
+    window = window_ending_at(time_range=time_range, now=now or timezone.now())
+    buckets = metric_buckets_for_function(function=function, window=window)
+    return chart_payload(window=window, buckets=buckets)
+
+
+RECENT_INVOCATION_LIMIT = 50
+RECENT_INVOCATION_FIELDS = (
+    "request_id",
+    "created_at",
+    "log_stream_name",
+    "status",
+    "error_type",
+    "duration_ms",
+    "billed_duration_ms",
+    "memory_size",
+    "max_memory_used_mb",
+)
+
+
+def invocation_recent_for_function(
+    *, function: Function, since: datetime, limit: int = RECENT_INVOCATION_LIMIT
+) -> list[Invocation]:
+    """Newest first, served by the (function, -created_at) index."""
+    return list(
+        Invocation.objects.filter(function=function, created_at__gte=since)
+        .order_by("-created_at")
+        .only(*RECENT_INVOCATION_FIELDS)[:limit]
+    )
+
+
+def invocation_get_for_user(
+    *, user: AbstractBaseUser | AnonymousUser, request_id: uuid.UUID
+) -> Invocation:
+    visible_functions = function_list_for_user(user=user).values("pk")
+    try:
+        return (
+            Invocation.objects.filter(function__in=visible_functions)
+            .only("request_id", "function_id", "log_stream_name", "status", "created_at")
+            .get(request_id=request_id)
+        )
+    except Invocation.DoesNotExist as exc:
+        raise Http404("Invocation not found") from exc

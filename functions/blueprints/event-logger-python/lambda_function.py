@@ -30,8 +30,7 @@ def describe_source(event):
 def lambda_handler(event, context):
     logger.info("Event: %s", json.dumps(event, sort_keys=True))
     logger.info(
-        "Context: request id %s, function %s version %s, memory limit %s MB, "
-        "%d ms remaining",
+        "Context: request id %s, function %s version %s, memory limit %s MB, %d ms remaining",
         context.aws_request_id,
         context.function_name,
         context.function_version,

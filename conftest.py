@@ -1,0 +1,114 @@
+"""Shared fixtures.
+
+Unit tests run Celery tasks in-process (eager). Tests marked `worker` run against a real
+Celery worker process on the configured Redis broker and the test database; without a
+broker they fail, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from console.celery import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent
+WORKER_START_TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def _eager_unless_worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    eager = request.node.get_closest_marker("worker") is None
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = eager
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("Worker tests need Postgres: set DATABASE_URL to a Postgres database.")
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database, for the whole session."""
+    if not os.environ.get("CELERY_BROKER_URL"):
+        pytest.fail(
+            "Worker tests need a broker: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/15)."
+        )
+    celery_app.conf.task_always_eager = False
+    with celery_app.connection_for_write() as conn:
+        for queue in ("invocations", "default"):
+            conn.default_channel.queue_purge(queue)
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "console", "worker",
+            "-Q", "invocations,default", "--pool", "threads", "--concurrency", "8",
+            "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-gossip", "--without-mingle",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_until_serving(process, log_path)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    result = celery_app.send_task("stratus.ping")
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"The Celery worker exited at start:\n{log_path.read_text()[-4000:]}")
+        if result.ready():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"The Celery worker did not answer within {WORKER_START_TIMEOUT} s")
+
+
+@pytest.fixture
+def live_worker(celery_worker_process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    assert celery_worker_process.poll() is None, "the Celery worker died"
+    return celery_worker_process
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return User.objects.create_user(username="alice", password="correct horse battery staple")
+
+
+@pytest.fixture
+def other_user(db: None) -> User:
+    return User.objects.create_user(username="bob", password="correct horse battery staple")

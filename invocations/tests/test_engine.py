@@ -1,0 +1,340 @@
+"""The invocation engine end to end in-process: Runtime API, awslambdaric, process sandbox,
+environment pool, recorder."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from invocations.errors import InvalidRequestContent, RequestTooLarge
+from invocations.models import Invocation
+from invocations.services import invocation_submit
+from invocations.tests.helpers import invoke, make_function
+from monitoring.models import LogEvent, LogStream, MetricDatapoint
+from monitoring.selectors import log_messages_for_invocation
+
+pytestmark = pytest.mark.django_db
+
+HELLO = """
+    print("Loading function")
+
+    def lambda_handler(event, context):
+        print("value1 = " + event["key1"])
+        return event["key1"]
+"""
+REPORT_RE = re.compile(
+    r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: \d+\.\d\d ms\t"
+    r"Billed Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: [1-9]\d* MB\t"
+    r"(Init Duration: \d+\.\d\d ms\t)?$"
+)
+
+
+def test_success_returns_the_result_and_lambdas_log_lines(user):
+    function = make_function(user, HELLO)
+
+    invocation = invoke(function, '{"key1": "hello, world!"}')
+
+    assert invocation.status == "succeeded"
+    assert json.loads(invocation.response) == "hello, world!"
+    lines = log_messages_for_invocation(request_id=invocation.request_id)
+    request_id = str(invocation.request_id)
+    assert lines[0] == "Loading function"
+    assert lines[1] == f"START RequestId: {request_id} Version: $LATEST"
+    assert lines[2] == "value1 = hello, world!"
+    assert lines[3] == f"END RequestId: {request_id}"
+    report = REPORT_RE.match(lines[4])
+    assert report and report["id"] == request_id and "Init Duration" in lines[4]
+
+
+def test_warm_environment_is_reused_and_init_duration_only_on_cold_start(user):
+    function = make_function(user, HELLO)
+
+    first = invoke(function, '{"key1": "a"}')
+    second = invoke(function, '{"key1": "b"}')
+
+    assert first.init_duration_ms is not None and first.init_duration_ms > 0
+    assert second.init_duration_ms is None
+    assert first.log_stream_name == second.log_stream_name
+    second_lines = log_messages_for_invocation(request_id=second.request_id)
+    assert "Loading function" not in second_lines
+    assert "Init Duration" not in second_lines[-1]
+    assert second.billed_duration_ms == max(1, -(-second.duration_ms // 1))
+
+
+def test_log_group_and_stream_are_named_like_lambdas(user):
+    function = make_function(user, HELLO, name="hello-world-python")
+
+    invocation = invoke(function, '{"key1": "x"}')
+
+    stream = LogStream.objects.select_related("group").get(name=invocation.log_stream_name)
+    assert stream.group.name == "/aws/lambda/hello-world-python"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", stream.name)
+    assert LogEvent.objects.filter(stream=stream, request_id=invocation.request_id).count() == 5
+
+
+def test_function_error_is_reported_with_lambdas_error_document(user):
+    function = make_function(
+        user,
+        """
+        def lambda_handler(event, context):
+            raise KeyError("action")
+        """,
+    )
+
+    invocation = invoke(function)
+
+    assert invocation.status == "failed"
+    document = json.loads(invocation.response)
+    assert document["errorType"] == "KeyError"
+    assert document["errorMessage"] == "'action'"
+    assert document["requestId"] == str(invocation.request_id)
+    assert any("lambda_function.py" in frame for frame in document["stackTrace"])
+    lines = log_messages_for_invocation(request_id=invocation.request_id)
+    assert any(line.startswith("[ERROR] KeyError: 'action'") for line in lines)
+    # A function error leaves the environment usable: the next call is warm.
+    assert invoke(function).init_duration_ms is None
+
+
+@pytest.mark.parametrize(
+    ("code", "handler", "error_type", "message"),
+    [
+        ("import not_a_module\n", "lambda_function.lambda_handler", "Runtime.ImportModuleError",
+         "Unable to import module 'lambda_function': No module named 'not_a_module'"),
+        ("def handler(e, c):\n    return 1\n", "lambda_function.lambda_handler",
+         "Runtime.HandlerNotFound", "Handler 'lambda_handler' missing on module 'lambda_function'"),
+        ("def lambda_handler(e, c)\n    return 1\n", "lambda_function.lambda_handler",
+         "Runtime.UserCodeSyntaxError", "Syntax error in module 'lambda_function'"),
+        ("x = 1\n", "missing_module.lambda_handler", "Runtime.ImportModuleError",
+         "Unable to import module 'missing_module'"),
+    ],
+)  # fmt: skip
+def test_handler_loading_errors_are_lambdas_own(user, code, handler, error_type, message):
+    function = make_function(user, code, handler=handler)
+
+    invocation = invoke(function)
+
+    assert invocation.status == "failed"
+    assert invocation.error_type == error_type
+    document = json.loads(invocation.response)
+    assert document["errorType"] == error_type
+    assert document["errorMessage"].startswith(message)
+    lines = log_messages_for_invocation(request_id=invocation.request_id)
+    assert any(
+        line.startswith(f"INIT_REPORT Init Duration:") and error_type in line for line in lines
+    )
+
+
+def test_timeout_kills_the_environment_and_the_next_invocation_works(user):
+    function = make_function(
+        user,
+        """
+        import time
+
+        def lambda_handler(event, context):
+            if event.get("sleep"):
+                time.sleep(30)
+            return "done"
+        """,
+        timeout=1,
+    )
+    warm = invoke(function)
+
+    timed_out = invoke(function, '{"sleep": true}')
+
+    assert timed_out.status == "failed"
+    assert timed_out.error_type == "Sandbox.Timedout"
+    document = json.loads(timed_out.response)
+    assert re.fullmatch(
+        rf"RequestId: {timed_out.request_id} Error: Task timed out after 1\.0\d seconds",
+        document["errorMessage"],
+    )
+    assert 1000 <= timed_out.duration_ms < 1500
+    lines = log_messages_for_invocation(request_id=timed_out.request_id)
+    assert any(re.search(r"Task timed out after 1\.0\d seconds$", line) for line in lines)
+    assert "Status: timeout" in lines[-1]
+    after = invoke(function)
+    assert after.status == "succeeded"
+    assert after.init_duration_ms is not None, "the timed-out environment must not be reused"
+    assert after.log_stream_name != warm.log_stream_name
+
+
+def test_runtime_exit_is_reported_as_exit_error(user):
+    function = make_function(
+        user,
+        """
+        import os
+
+        def lambda_handler(event, context):
+            if event.get("crash"):
+                os._exit(3)
+            return "ok"
+        """,
+    )
+
+    crashed = invoke(function, '{"crash": true}')
+
+    assert crashed.error_type == "Runtime.ExitError"
+    assert json.loads(crashed.response)["errorMessage"] == (
+        f"RequestId: {crashed.request_id} Error: Runtime exited with error: exit status 3"
+    )
+    assert invoke(function).status == "succeeded"
+
+
+def test_response_over_six_megabytes_is_refused(user):
+    function = make_function(
+        user,
+        """
+        def lambda_handler(event, context):
+            return "x" * (6 * 1024 * 1024 + 10)
+        """,
+    )
+
+    invocation = invoke(function)
+
+    assert invocation.error_type == "Function.ResponseSizeTooLarge"
+    assert (
+        "exceeded maximum allowed payload size" in json.loads(invocation.response)["errorMessage"]
+    )
+
+
+def test_log_output_is_capped_with_a_visible_marker(user, settings):
+    settings.STRATUS_MAX_LOG_BYTES = 10_000
+    function = make_function(
+        user,
+        """
+        def lambda_handler(event, context):
+            for i in range(5000):
+                print("line", i)
+            return "ok"
+        """,
+    )
+
+    invocation = invoke(function)
+
+    lines = log_messages_for_invocation(request_id=invocation.request_id)
+    assert invocation.status == "succeeded"
+    assert any("Log output truncated" in line for line in lines)
+    assert sum(len(line) + 1 for line in lines[:-3]) < 12_000
+    assert lines[-1].startswith("REPORT RequestId:")
+
+
+def test_context_and_reserved_environment_variables(user):
+    function = make_function(
+        user,
+        """
+        import os
+
+        def lambda_handler(event, context):
+            names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                     "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_LOG_GROUP_NAME",
+                     "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "_HANDLER", "GREETING",
+                     "AWS_EXECUTION_ENV", "DATABASE_URL", "CELERY_BROKER_URL"]
+            return {
+                "env": {name: os.environ.get(name) for name in names},
+                "function_name": context.function_name,
+                "memory_limit_in_mb": context.memory_limit_in_mb,
+                "arn": context.invoked_function_arn,
+                "request_id": context.aws_request_id,
+                "remaining": context.get_remaining_time_in_millis(),
+                "log_group": context.log_group_name,
+            }
+        """,
+        name="ctx",
+        memory_size=256,
+        timeout=5,
+        environment={"GREETING": "hi"},
+    )
+
+    invocation = invoke(function)
+
+    result = json.loads(invocation.response)
+    env = result["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "ctx"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/ctx"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == invocation.log_stream_name
+    assert env["_HANDLER"] == "lambda_function.lambda_handler"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["GREETING"] == "hi"
+    assert env["DATABASE_URL"] is None and env["CELERY_BROKER_URL"] is None
+    assert result["function_name"] == "ctx"
+    assert result["memory_limit_in_mb"] == "256"
+    assert re.fullmatch(r"arn:aws:lambda:us-east-1:\d{12}:function:ctx:\$LATEST", result["arn"])
+    assert result["request_id"] == str(invocation.request_id)
+    assert 4000 < result["remaining"] <= 5000
+
+
+def test_a_deploy_reaches_only_new_environments(user):
+    from functions.services import function_deploy_code
+
+    function = make_function(user, "def lambda_handler(e, c):\n    return 'v1'\n")
+    assert json.loads(invoke(function).response) == "v1"
+
+    function = function_deploy_code(
+        function=function,
+        files={"lambda_function.py": "def lambda_handler(e, c):\n    return 'v2'\n"},
+    )
+    invocation = invoke(function)
+
+    assert json.loads(invocation.response) == "v2"
+    assert invocation.init_duration_ms is not None
+
+
+def test_metrics_are_written_per_minute(user):
+    function = make_function(
+        user,
+        """
+        def lambda_handler(event, context):
+            if event.get("fail"):
+                raise ValueError("no")
+            return 1
+        """,
+        name="metered",
+    )
+
+    invoke(function)
+    invoke(function)
+    invoke(function, '{"fail": 1}')
+
+    points = {
+        p.metric_name: p
+        for p in MetricDatapoint.objects.filter(
+            dimension_name="FunctionName", dimension_value="metered"
+        )
+    }
+    assert points["Invocations"].sum == 3
+    assert points["Errors"].sum == 1
+    assert points["Duration"].sample_count == 3
+    assert points["Duration"].minimum <= points["Duration"].maximum
+    assert points["ConcurrentExecutions"].maximum == 1
+
+
+def test_bad_payloads_are_refused_before_anything_is_recorded(user):
+    function = make_function(user, HELLO)
+
+    with pytest.raises(InvalidRequestContent, match="Could not parse request body into json"):
+        invocation_submit(function=function, payload="{not json")
+    with pytest.raises(RequestTooLarge, match="Request must be smaller than 6291456 bytes"):
+        invocation_submit(function=function, payload='"' + "x" * (6 * 1024 * 1024) + '"')
+
+    assert Invocation.objects.count() == 0
+
+
+def test_a_second_delivery_of_the_same_message_does_not_run_it_again(user):
+    from invocations.services import invocation_execute
+
+    function = make_function(user, HELLO)
+    invocation = invoke(function, '{"key1": "once"}')
+
+    again = invocation_execute(request_id=str(invocation.request_id))
+
+    assert again == "succeeded"
+    assert (
+        LogEvent.objects.filter(
+            request_id=invocation.request_id, message__startswith="START"
+        ).count()
+        == 1
+    )

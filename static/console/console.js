@@ -1,0 +1,224 @@
+/*
+ * Small behaviours shared by every console page. Everything is wired by event delegation on
+ * data attributes, so markup swapped in by htmx works without re-initialisation.
+ *
+ *   [data-open-modal="ID"]     opens dialog#ID with showModal()
+ *   [data-close-modal]         closes the dialog it sits in
+ *   [data-dismiss]             removes the closest .alert
+ *   [data-copy="TEXT"]         copies TEXT to the clipboard and says so briefly
+ *   input[data-confirm-text]   enables [data-confirm-submit] in the same form only while the
+ *                              input's value equals data-confirm-text
+ *   [data-add-row="ID"]        appends a copy of <template id="ID"> to its data-target
+ *   [data-remove-row]          removes the closest <tr> (or [data-row])
+ *   details.dropdown           closes on outside click, on Escape and after choosing an item
+ */
+(function () {
+  "use strict";
+
+  function closestFrom(event, selector) {
+    var target = event.target;
+    return target instanceof Element ? target.closest(selector) : null;
+  }
+
+  function openModal(id, opener) {
+    var dialog = document.getElementById(id);
+    if (!(dialog instanceof HTMLDialogElement)) {
+      return;
+    }
+    closeDropdowns(null);
+    dialog.returnFocusTo = opener || document.activeElement;
+    dialog.querySelectorAll("form").forEach(function (form) {
+      if (form.hasAttribute("data-reset-on-open")) {
+        form.reset();
+      }
+    });
+    dialog.querySelectorAll("input[data-confirm-text]").forEach(syncConfirmation);
+    dialog.showModal();
+    var autofocus = dialog.querySelector("[autofocus], input:not([type=hidden]), select, textarea");
+    if (autofocus instanceof HTMLElement) {
+      autofocus.focus();
+    }
+  }
+
+  function closeModal(dialog) {
+    if (dialog instanceof HTMLDialogElement && dialog.open) {
+      dialog.close();
+    }
+  }
+
+  function closeDropdowns(except) {
+    document.querySelectorAll("details.dropdown[open]").forEach(function (dropdown) {
+      if (dropdown !== except) {
+        dropdown.removeAttribute("open");
+      }
+    });
+  }
+
+  function syncConfirmation(input) {
+    var form = input.form;
+    if (!form) {
+      return;
+    }
+    var matches = input.value.trim() === input.getAttribute("data-confirm-text");
+    form.querySelectorAll("[data-confirm-submit]").forEach(function (button) {
+      button.disabled = !matches;
+    });
+  }
+
+  function copyText(button) {
+    var text = button.getAttribute("data-copy") || "";
+    var done = function () {
+      var label = button.getAttribute("data-copied-label") || "Copied";
+      var status = document.createElement("span");
+      status.className = "copy-feedback";
+      status.setAttribute("role", "status");
+      status.textContent = label;
+      button.insertAdjacentElement("afterend", status);
+      window.setTimeout(function () {
+        status.remove();
+      }, 1600);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () {
+        fallbackCopy(text);
+        done();
+      });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  }
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    try {
+      document.execCommand("copy");
+    } finally {
+      area.remove();
+    }
+  }
+
+  function addRow(button) {
+    var template = document.getElementById(button.getAttribute("data-add-row"));
+    var target = document.getElementById(button.getAttribute("data-target"));
+    if (!(template instanceof HTMLTemplateElement) || !target) {
+      return;
+    }
+    var fragment = template.content.cloneNode(true);
+    var firstInput = fragment.querySelector("input, select, textarea");
+    target.appendChild(fragment);
+    target.querySelectorAll("[data-empty-row]").forEach(function (row) {
+      row.remove();
+    });
+    if (firstInput instanceof HTMLElement) {
+      firstInput.focus();
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    // A click on the backdrop lands on the dialog element itself.
+    if (event.target instanceof HTMLDialogElement && event.target.classList.contains("modal")) {
+      closeModal(event.target);
+      return;
+    }
+    var opener = closestFrom(event, "[data-open-modal]");
+    if (opener) {
+      event.preventDefault();
+      openModal(opener.getAttribute("data-open-modal"), opener);
+      return;
+    }
+    var closer = closestFrom(event, "[data-close-modal]");
+    if (closer) {
+      event.preventDefault();
+      closeModal(closer.closest("dialog"));
+      return;
+    }
+    var dismiss = closestFrom(event, "[data-dismiss]");
+    if (dismiss) {
+      var alert = dismiss.closest(".alert");
+      if (alert) {
+        alert.remove();
+      }
+      return;
+    }
+    var copy = closestFrom(event, "[data-copy]");
+    if (copy) {
+      event.preventDefault();
+      copyText(copy);
+      return;
+    }
+    var add = closestFrom(event, "[data-add-row]");
+    if (add) {
+      event.preventDefault();
+      addRow(add);
+      return;
+    }
+    var remove = closestFrom(event, "[data-remove-row]");
+    if (remove) {
+      event.preventDefault();
+      var row = remove.closest("[data-row], tr");
+      if (row) {
+        row.remove();
+      }
+      return;
+    }
+    var insideDropdown = closestFrom(event, "details.dropdown");
+    closeDropdowns(insideDropdown);
+    if (insideDropdown && closestFrom(event, ".dropdown-menu a, .dropdown-menu button")) {
+      insideDropdown.removeAttribute("open");
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    var open = document.querySelector("details.dropdown[open]");
+    if (open) {
+      open.removeAttribute("open");
+      var summary = open.querySelector("summary");
+      if (summary) {
+        summary.focus();
+      }
+    }
+  });
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target instanceof HTMLInputElement && target.hasAttribute("data-confirm-text")) {
+      syncConfirmation(target);
+    }
+  });
+
+  document.addEventListener(
+    "close",
+    function (event) {
+      var dialog = event.target;
+      if (dialog instanceof HTMLDialogElement && dialog.returnFocusTo instanceof HTMLElement) {
+        dialog.returnFocusTo.focus();
+      }
+    },
+    true
+  );
+
+  // A dialog marked data-open-on-load opens itself, e.g. after a failed submission.
+  function openRequestedDialogs() {
+    document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
+      if (dialog instanceof HTMLDialogElement && !dialog.open) {
+        dialog.showModal();
+      }
+    });
+    document.querySelectorAll("input[data-confirm-text]").forEach(syncConfirmation);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", openRequestedDialogs);
+  } else {
+    openRequestedDialogs();
+  }
+})();
