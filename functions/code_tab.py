@@ -9,16 +9,18 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.http import require_POST
 
 from console.templatetags.console_ui import human_bytes
 from functions import packaging, selectors, services
+from functions.forms import add_service_errors
 from functions.models import Function, Runtime
+from functions.views.detail import render_function_page
+from functions.views.http import AuthenticatedHttpRequest
 
 UPLOAD_MAX_BYTES = packaging.MAX_ZIPPED_BYTES
 _DISPLAY_TIME_FORMAT = "%B %d, %Y, %H:%M:%S (UTC)"
@@ -75,7 +77,7 @@ def code_properties(function: Function) -> dict[str, Any]:
 
 
 def _code_tab_url(function: Function) -> str:
-    return reverse("functions:detail", args=[function.pk]) + "?tab=code"
+    return reverse("functions:detail", kwargs={"pk": function.pk}) + "?tab=code"
 
 
 def _success_message(function: Function) -> str:
@@ -118,7 +120,7 @@ def _error_text(exc: ValidationError) -> str:
 
 
 @require_POST
-def code_deploy(request: HttpRequest, pk: int) -> JsonResponse:
+def code_deploy(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     """Deploy the editor's complete file set, sent as `{"files": {path: text}}`. An optional
     `base_code_sha256` names the package the edits started from; if the function's code has
     changed since, nothing is deployed and the reply is 409, so no one's work is overwritten
@@ -148,33 +150,37 @@ def code_deploy(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @require_POST
-def code_upload(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+def code_upload(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Replace the package with an uploaded .zip. A rejected upload shows the page again with
+    the upload dialog open and the reason in it."""
     function = selectors.function_get_for_user(user=request.user, pk=pk)
     form = CodeUploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        problems = " ".join(str(message) for errors in form.errors.values() for message in errors)
-        messages.error(request, f"Could not upload the .zip file: {problems}")
-        return HttpResponseRedirect(_code_tab_url(function))
-    try:
-        function = services.function_deploy_code(
-            function=function, zip_bytes=form.cleaned_data["zip_file"]
-        )
-    except ValidationError as exc:
-        messages.error(request, f"Could not upload the .zip file: {_error_text(exc)}")
-    else:
-        messages.success(request, _success_message(function))
-    return HttpResponseRedirect(_code_tab_url(function))
-
-
-@require_http_methods(["GET", "POST"])
-def runtime_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Edit runtime and handler. Posted from the Code tab's modal through htmx (errors come
-    back as the form fragment) or as a plain form (errors come back as a full page)."""
-    function = selectors.function_get_for_user(user=request.user, pk=pk)
-    form = RuntimeSettingsForm.for_function(
-        function, request.POST if request.method == "POST" else None
+    if form.is_valid():
+        try:
+            function = services.function_deploy_code(
+                function=function, zip_bytes=form.cleaned_data["zip_file"]
+            )
+        except ValidationError as exc:
+            form.add_error("zip_file", _error_text(exc))
+        else:
+            messages.success(request, _success_message(function))
+            return redirect(_code_tab_url(function))
+    return render_function_page(
+        request,
+        function,
+        tab="code",
+        tab_overrides={"code_upload_form": form, "code_upload_open": True},
+        status=400,
     )
-    if request.method == "POST" and form.is_valid():
+
+
+@require_POST
+def runtime_settings_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Save runtime and handler from the Edit runtime settings dialog, or show the page again
+    with the dialog open and the messages at their fields."""
+    function = selectors.function_get_for_user(user=request.user, pk=pk)
+    form = RuntimeSettingsForm.for_function(function, request.POST)
+    if form.is_valid():
         changes = {
             field: form.cleaned_data[field]
             for field in ("runtime", "handler")
@@ -184,13 +190,14 @@ def runtime_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
             if changes:
                 function = services.function_update_configuration(function=function, **changes)
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _success_message(function))
-            if getattr(request, "htmx", False):
-                return HttpResponseClientRedirect(_code_tab_url(function))
-            return HttpResponseRedirect(_code_tab_url(function))
-    context = {"function": function, "runtime_form": form}
-    if getattr(request, "htmx", False):
-        return render(request, "functions/code/runtime_settings_form.html", context)
-    return render(request, "functions/code/runtime_settings_page.html", context)
+            return redirect(_code_tab_url(function))
+    return render_function_page(
+        request,
+        function,
+        tab="code",
+        tab_overrides={"runtime_form": form, "runtime_form_open": True},
+        status=400,
+    )

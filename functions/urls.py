@@ -1,6 +1,30 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from functions.views import configuration, create, delete, detail, listing, roles
 
 app_name = "functions"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", listing.function_list, name="list"),
+    path("create/", create.function_create, name="create"),
+    path("blueprints/", create.blueprint_gallery, name="blueprints"),
+    path("roles/", roles.role_list, name="roles"),
+    path("<int:pk>/", detail.function_detail, name="detail"),
+    path("<int:pk>/delete/", delete.function_delete, name="delete"),
+    path(
+        "<int:pk>/configuration/general/",
+        configuration.configuration_general,
+        name="configuration_general",
+    ),
+    path(
+        "<int:pk>/configuration/environment/",
+        configuration.configuration_environment,
+        name="configuration_environment",
+    ),
+    path(
+        "<int:pk>/configuration/role/",
+        configuration.configuration_role,
+        name="configuration_role",
+    ),
+]

@@ -24,6 +24,7 @@ from invocations.environments import FunctionSnapshot, get_pool
 from invocations.errors import InvalidRequestContent, InvocationWaitTimeout, RequestTooLarge
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.models import Invocation, InvocationStatus, InvocationType
+from lib.db import relax_commit_durability
 from monitoring.services import MetricSample, log_events_append, metric_samples_record
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def invocation_submit(
     """Accept an invocation: the record is written (queued) before the task is published."""
     text = _validated_payload(payload, invocation_type)
     with transaction.atomic():
+        if invocation_type == InvocationType.REQUEST_RESPONSE:
+            relax_commit_durability()
         invocation = Invocation.objects.create(
             function=function,
             function_name=function.name,

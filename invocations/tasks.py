@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_shutdown
+from celery.signals import worker_init, worker_shutdown
+from django.db.backends.signals import connection_created
+
+from lib.db import relax_session_durability
 
 
 @shared_task(name="invocations.tasks.run_invocation_task", acks_late=True)
@@ -16,6 +19,13 @@ def sweep_invocations_task() -> dict[str, int]:
     from invocations.services import invocation_sweep
 
     return invocation_sweep()
+
+
+@worker_init.connect
+def _relax_worker_commits(**_: object) -> None:
+    # Everything a worker writes can be lost in a Postgres crash without harm: see
+    # lib.db.relax_commit_durability.
+    connection_created.connect(relax_session_durability)
 
 
 @worker_shutdown.connect

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TypeAlias
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -24,7 +25,10 @@ MAX_PRIVATE_EVENTS = 10
 # Lambda's synchronous payload limit: a saved event bigger than this could never be run.
 MAX_PAYLOAD_BYTES = 6_291_456
 
-User = AbstractBaseUser | AnonymousUser
+User: TypeAlias = AbstractBaseUser | AnonymousUser
+
+# The module name and the `test_event_*` services match pytest's collection patterns.
+__test__ = False
 
 
 def test_event_list_for_user(*, user: User, function: Function) -> QuerySet[TestEvent]:

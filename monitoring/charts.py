@@ -32,7 +32,7 @@ class TimeRange:
 
     @property
     def spans_days(self) -> bool:
-        return self.span > timedelta(days=1)
+        return self.span >= timedelta(days=1)
 
 
 # Periods keep every chart at or under 300 points, the way CloudWatch picks them.
@@ -256,6 +256,7 @@ def chart_payload(*, window: Window, buckets: MetricBuckets) -> dict[str, Any]:
             {
                 "slug": chart.slug,
                 "title": chart.title,
+                "description": chart.description,
                 "unit": chart.unit,
                 "has_data": has_data,
                 "datasets": datasets,

@@ -426,8 +426,14 @@ def test_event_logger_names_other_sources() -> None:
     assert module.describe_source("just a string") == "direct invocation"
 
 
-def test_json_transform_reports_the_template_message_as_a_batch_item_failure() -> None:
+def test_json_transform_reports_the_template_message_as_a_batch_item_failure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     result = invoke("json-transform-python", TEMPLATE_EVENTS["sqs-receive-message"])
+
+    assert "Message 19dd0b57-b21e-4ac1-bd88-01bbb068cb78 not transformed: the body is not JSON" in (
+        capsys.readouterr().out
+    )
 
     assert result == {
         "batchItemFailures": [{"itemIdentifier": "19dd0b57-b21e-4ac1-bd88-01bbb068cb78"}],
@@ -462,4 +468,5 @@ def test_json_transform_maps_filters_and_normalises_records(
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]
     assert result["summary"] == {"received": 4, "transformed": 2, "failed": 2}
     output = capsys.readouterr().out
+    assert "Message m-2 not transformed: the body is not a JSON object" in output
     assert "Message m-3 not transformed: missing field(s): id" in output

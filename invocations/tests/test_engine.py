@@ -122,7 +122,7 @@ def test_handler_loading_errors_are_lambdas_own(user, code, handler, error_type,
     assert document["errorMessage"].startswith(message)
     lines = log_messages_for_invocation(request_id=invocation.request_id)
     assert any(
-        line.startswith(f"INIT_REPORT Init Duration:") and error_type in line for line in lines
+        line.startswith("INIT_REPORT Init Duration:") and error_type in line for line in lines
     )
 
 

@@ -10,6 +10,10 @@
  *                              input's value equals data-confirm-text
  *   [data-add-row="ID"]        appends a copy of <template id="ID"> to its data-target
  *   [data-remove-row]          removes the closest <tr> (or [data-row])
+ *   [data-show-when="N=V"]     shown only while the checked radio named N in the same form has
+ *                              value V (the server renders the first state; noscript shows all)
+ *   [data-sync-url-param="N"]  keeps ?N= in the address bar in step with the radio named N
+ *   input[data-search-on-enter] Enter searches (htmx "search" trigger) instead of submitting
  *   details.dropdown           closes on outside click, on Escape and after choosing an item
  */
 (function () {
@@ -185,6 +189,43 @@
       if (summary) {
         summary.focus();
       }
+    }
+  });
+
+  function syncConditionalSections(scope) {
+    scope.querySelectorAll("[data-show-when]").forEach(function (section) {
+      var rule = section.getAttribute("data-show-when").split("=");
+      var container = section.closest("form") || document;
+      var checked = container.querySelector(
+        'input[type="radio"][name="' + rule[0] + '"]:checked'
+      );
+      section.hidden = !checked || checked.value !== rule[1];
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (!(target instanceof HTMLInputElement) || target.type !== "radio") {
+      return;
+    }
+    syncConditionalSections(target.form || document);
+    var synced = target.closest("[data-sync-url-param]");
+    if (synced && synced.getAttribute("data-sync-url-param") === target.name) {
+      var url = new URL(window.location.href);
+      url.searchParams.set(target.name, target.value);
+      window.history.replaceState(window.history.state, "", url);
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (
+      event.key === "Enter" &&
+      target instanceof HTMLInputElement &&
+      target.hasAttribute("data-search-on-enter")
+    ) {
+      event.preventDefault();
+      target.dispatchEvent(new Event("search", { bubbles: true }));
     }
   });
 

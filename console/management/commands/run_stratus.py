@@ -58,6 +58,8 @@ def web_spec(*, host: str, port: int) -> ProcessSpec:
             str(WEB_THREADS),
             "--graceful-timeout",
             str(STOP_GRACE_SECONDS - 5),
+            # Its default path is shared by every gunicorn of the user: two consoles would clash.
+            "--no-control-socket",
         ],
     )
 
@@ -171,9 +173,11 @@ class Supervisor:
         else:
             self._write("stopping (press Ctrl-C again to kill at once)")
         self._stop_all()
-        if failed is not None:
-            return failed[1] or 1
-        return 0
+        if failed is None:
+            return 0
+        returncode = failed[1]
+        # A child killed by a signal reports -N; shells say 128 + N for that.
+        return 128 - returncode if returncode < 0 else returncode or 1
 
     def _signal_groups(self, signum: int) -> None:
         for child in self._children.values():

@@ -54,9 +54,14 @@ def lambda_handler(event, context):
     for message in event.get("Records", []):
         message_id = message.get("messageId")
         try:
-            transformed.append(transform(json.loads(message.get("body") or "")))
-        except ValueError as exc:
-            # json.JSONDecodeError is a ValueError too.
+            body = json.loads(message.get("body") or "")
+        except json.JSONDecodeError:
+            print(f"Message {message_id} not transformed: the body is not JSON")
+            failures.append({"itemIdentifier": message_id})
+            continue
+        try:
+            transformed.append(transform(body))
+        except TransformError as exc:
             print(f"Message {message_id} not transformed: {exc}")
             failures.append({"itemIdentifier": message_id})
 

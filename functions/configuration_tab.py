@@ -1,0 +1,70 @@
+"""The Configuration tab of the function page: General configuration, Environment variables
+and Execution role, each shown read-only or, with ?edit=1, as a form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from console.selectors import account_for_user, role_arn
+from functions.forms import EnvironmentForm, ExecutionRoleForm, GeneralConfigurationForm
+from functions.models import Function
+from functions.services import POLICY_TEMPLATES
+from functions.validation import EPHEMERAL_STORAGE_RANGE, MEMORY_RANGE, TIMEOUT_RANGE
+
+SECTIONS = [
+    ("general", "General configuration"),
+    ("environment", "Environment variables"),
+    ("role", "Execution role"),
+]
+DEFAULT_SECTION = "general"
+_POLICY_LABELS = dict(POLICY_TEMPLATES)
+
+
+@dataclass(frozen=True)
+class SectionLink:
+    slug: str
+    label: str
+    selected: bool
+
+
+def section_context(
+    function: Function, *, section: str, editing: bool, blank_rows: int = 1
+) -> dict[str, Any]:
+    if section not in dict(SECTIONS):
+        section = DEFAULT_SECTION
+    account = account_for_user(function.owner)
+    role = function.role
+    context: dict[str, Any] = {
+        "section": section,
+        "section_label": dict(SECTIONS)[section],
+        "config_sections": [SectionLink(slug, label, slug == section) for slug, label in SECTIONS],
+        "editing": editing,
+        "memory_range": MEMORY_RANGE,
+        "timeout_range": TIMEOUT_RANGE,
+        "ephemeral_storage_range": EPHEMERAL_STORAGE_RANGE,
+        "role_arn": role_arn(account_id=account.account_id, path=role.path, role_name=role.name),
+        "role_policy_labels": [_POLICY_LABELS.get(t, t) for t in role.policy_templates],
+        "environment_items": sorted(function.environment.items()),
+    }
+    if editing and section == "general":
+        context["general_form"] = GeneralConfigurationForm.for_function(function)
+    elif editing and section == "environment":
+        environment_form = EnvironmentForm.for_function(function)
+        context["environment_form"] = environment_form
+        context["environment_rows"] = environment_form.rows_for_editing(blank_rows)
+    elif editing and section == "role":
+        context["role_form"] = ExecutionRoleForm(
+            owner=function.owner, initial={"role": function.role_id}
+        )
+    return context
+
+
+def configuration_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
+    return section_context(
+        function,
+        section=request.GET.get("section", DEFAULT_SECTION),
+        editing=request.GET.get("edit") == "1",
+    )

@@ -1,0 +1,1 @@
+"""Console pages for functions: list, create, the function page and its Configuration tab."""

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.views.decorators.http import require_GET
+
+from console.selectors import account_for_user, function_arn
+from functions.models import Function
+from functions.selectors import function_get_for_user
+from functions.views.http import AuthenticatedHttpRequest
+
+TabProvider = Callable[[HttpRequest, Function], dict[str, Any]]
+
+# (slug, label, context provider, template). Each provider lives with the app that owns the
+# tab and is imported on first use, so a tab whose module is missing shows a notice instead
+# of breaking the function page.
+TABS = [
+    ("code", "Code", "functions.code_tab.code_tab_context", "functions/tab_code.html"),
+    ("test", "Test", "invocations.tabs.test_tab_context", "invocations/tab_test.html"),
+    ("monitor", "Monitor", "monitoring.tabs.monitor_tab_context", "monitoring/tab_monitor.html"),
+    (
+        "configuration",
+        "Configuration",
+        "functions.configuration_tab.configuration_tab_context",
+        "functions/tab_configuration.html",
+    ),
+]
+DEFAULT_TAB = "code"
+
+
+@dataclass(frozen=True)
+class TabLink:
+    slug: str
+    label: str
+    selected: bool
+
+
+def load_provider(dotted_path: str) -> TabProvider | None:
+    """The provider function, or None while its module or function does not exist yet."""
+    module_path, name = dotted_path.rsplit(".", 1)
+    try:
+        module = import_module(module_path)
+    except ModuleNotFoundError as exc:
+        # Only the tab's own module being absent means "not available"; a missing import
+        # inside an existing module is a bug that should surface.
+        if exc.name and (module_path == exc.name or module_path.startswith(f"{exc.name}.")):
+            return None
+        raise
+    provider = getattr(module, name, None)
+    return provider if callable(provider) else None
+
+
+def template_exists(name: str) -> bool:
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+def selected_tab(slug: str | None) -> tuple[str, str, str, str]:
+    for tab in TABS:
+        if tab[0] == slug:
+            return tab
+    return TABS[0]
+
+
+def render_function_page(
+    request: AuthenticatedHttpRequest,
+    function: Function,
+    *,
+    tab: str | None,
+    tab_overrides: Mapping[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The function page with one tab rendered. `tab_overrides` replaces parts of the tab's
+    context, e.g. a bound form with errors after a failed POST."""
+    slug, label, provider_path, template_name = selected_tab(tab)
+    account = account_for_user(function.owner)
+    context: dict[str, Any] = {
+        "function": function,
+        "tab": slug,
+        "tab_label": label,
+        "function_tabs": [TabLink(s, lbl, s == slug) for s, lbl, _, _ in TABS],
+        "function_arn": function_arn(account_id=account.account_id, function_name=function.name),
+        "tab_template": None,
+    }
+    provider = load_provider(provider_path)
+    if provider is not None and template_exists(template_name):
+        context.update(provider(request, function))
+        context.update(tab_overrides or {})
+        context["function"] = function
+        context["tab"] = slug
+        context["tab_template"] = template_name
+    return render(request, "functions/function_detail.html", context, status=status)
+
+
+@require_GET
+def function_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    function = function_get_for_user(user=request.user, pk=pk)
+    return render_function_page(request, function, tab=request.GET.get("tab", DEFAULT_TAB))
