@@ -64,7 +64,14 @@ lint: $(INSTALL_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# The suite runs on the real stack: Postgres, Redis and a separate Celery worker (started by
+# the test fixtures). These defaults are the local services; CI exports its own.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stratus
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
 test: lint
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 fmt: $(INSTALL_STAMP)

@@ -57,7 +57,7 @@ def celery_worker_process(
     celery_app.conf.task_always_eager = False
     with celery_app.connection_for_write() as conn:
         for queue in ("invocations", "default"):
-            conn.default_channel.queue_purge(queue)
+            conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
     log_file = log_path.open("wb")

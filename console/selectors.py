@@ -8,6 +8,8 @@ from console.models import Account
 
 def account_for_user(user: AbstractBaseUser | AnonymousUser) -> Account:
     """The user's account (created on first use)."""
+    if user.pk is None:
+        raise ValueError("anonymous users have no account")
     account, _ = Account.objects.get_or_create(user_id=user.pk)
     return account
 

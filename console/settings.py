@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -201,7 +202,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 
 # --- Stratus ------------------------------------------------------------------------------
 STRATUS_REGION = os.environ.get("STRATUS_REGION", "us-east-1")
-STRATUS_SANDBOX = {
+STRATUS_SANDBOX: dict[str, Any] = {
     "BACKEND": os.environ.get(
         "STRATUS_SANDBOX_BACKEND", "invocations.sandboxes.process.ProcessSandboxBackend"
     ),

@@ -89,7 +89,7 @@ def invocation_submit(
 def _publish(request_id: uuid.UUID) -> None:
     from invocations.tasks import run_invocation_task
 
-    run_invocation_task.apply_async(args=[str(request_id)], task_id=str(request_id))
+    run_invocation_task.apply_async(args=(str(request_id),), task_id=str(request_id))
 
 
 def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> Invocation:
@@ -101,7 +101,7 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
         # tests), run it here; a record already taken is left alone.
         invocation_execute(request_id=str(invocation.request_id))
     else:
-        result = AsyncResult(str(invocation.request_id), app=celery_app)
+        result: AsyncResult[str] = AsyncResult(str(invocation.request_id), app=celery_app)
         with contextlib.suppress(CeleryTimeoutError):
             result.get(timeout=timeout, propagate=False, interval=0.05)
     invocation.refresh_from_db()

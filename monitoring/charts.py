@@ -228,7 +228,7 @@ def series_values(
 
 
 def bucket_label(*, bucket_start: datetime, spans_days: bool) -> str:
-    return bucket_start.strftime("%m-%d %H:%M" if spans_days else "%H:%M")
+    return bucket_start.strftime("%m/%d %H:%M" if spans_days else "%H:%M")
 
 
 def chart_payload(*, window: Window, buckets: MetricBuckets) -> dict[str, Any]:

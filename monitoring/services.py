@@ -95,7 +95,7 @@ def metric_samples_record(
         table=connection.ops.quote_name(MetricDatapoint._meta.db_table),
         values=", ".join(["(%s, %s, %s, %s, %s, 1, %s, %s, %s)"] * len(rows)),
     )
-    params: list[object] = []
+    params: list[str | int | float | datetime] = []
     for dimension_name, dimension_value, sample in rows:
         params += [owner_id, sample.metric_name, dimension_name, dimension_value, period_start]
         params += [sample.value] * 3

@@ -31,6 +31,7 @@ _SIGNAL_WORDS = {
 }
 _OUTPUT_CHUNK = 64 * 1024
 _FILE_DESCRIPTORS = 1024
+_OWNER_FILE = "owner"
 
 
 def describe_exit(returncode: int) -> str:
@@ -119,4 +120,33 @@ class ProcessSandboxBackend(SandboxBackend):
         with contextlib.suppress(ProcessLookupError):
             resource.prlimit(process.pid, resource.RLIMIT_NOFILE, (_FILE_DESCRIPTORS,) * 2)
             resource.prlimit(process.pid, resource.RLIMIT_CORE, (0, 0))
+        # Who owns this environment, so a later worker can remove it if this one dies.
+        (tmp_dir.parent / _OWNER_FILE).write_text(f"{os.getpid()} {process.pid}")
         return ProcessSandbox(spec.environment_id, process, tmp_dir.parent)
+
+    def remove_orphans(self) -> int:
+        """Kill environments whose worker process is gone (it was killed outright)."""
+        removed = 0
+        root = Path(settings.STRATUS_SANDBOX_DIR)
+        for owner_file in root.glob(f"*/{_OWNER_FILE}"):
+            try:
+                worker_pid, runtime_pid = (int(part) for part in owner_file.read_text().split())
+            except (OSError, ValueError):
+                continue
+            if worker_pid == os.getpid() or _is_alive(worker_pid):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(runtime_pid, signal.SIGKILL)
+            shutil.rmtree(owner_file.parent, ignore_errors=True)
+            removed += 1
+        return removed
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -60,6 +60,7 @@ def test_warm_environment_is_reused_and_init_duration_only_on_cold_start(user):
     second_lines = log_messages_for_invocation(request_id=second.request_id)
     assert "Loading function" not in second_lines
     assert "Init Duration" not in second_lines[-1]
+    assert second.duration_ms is not None
     assert second.billed_duration_ms == max(1, -(-second.duration_ms // 1))
 
 
@@ -150,6 +151,7 @@ def test_timeout_kills_the_environment_and_the_next_invocation_works(user):
         rf"RequestId: {timed_out.request_id} Error: Task timed out after 1\.0\d seconds",
         document["errorMessage"],
     )
+    assert timed_out.duration_ms is not None
     assert 1000 <= timed_out.duration_ms < 1500
     lines = log_messages_for_invocation(request_id=timed_out.request_id)
     assert any(re.search(r"Task timed out after 1\.0\d seconds$", line) for line in lines)
@@ -338,3 +340,26 @@ def test_a_second_delivery_of_the_same_message_does_not_run_it_again(user):
         ).count()
         == 1
     )
+
+
+def test_environments_left_by_a_dead_worker_are_removed(settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from invocations.sandboxes.process import ProcessSandboxBackend
+
+    settings.STRATUS_SANDBOX_DIR = tmp_path
+    dead_worker = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_worker.wait()
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    (tmp_path / "abc").mkdir()
+    (tmp_path / "abc" / "owner").write_text(f"{dead_worker.pid} {orphan.pid}")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "owner").write_text(f"{os.getpid()} {orphan.pid}")
+
+    removed = ProcessSandboxBackend().remove_orphans()
+
+    assert removed == 1
+    assert orphan.wait(timeout=5) == -9
+    assert not (tmp_path / "abc").exists() and (tmp_path / "mine").exists()

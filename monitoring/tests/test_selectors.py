@@ -194,5 +194,5 @@ def test_multi_day_ranges_label_the_date(owner, function):
     payload = function_metrics_chart_data(function=function, time_range=TIME_RANGES["1w"], now=NOW)
 
     assert len(payload["labels"]) == 168
-    assert payload["labels"][-1] == "03-04 10:00"
+    assert payload["labels"][-1] == "03/04 10:00"
     assert payload["period_label"] == "1 hour"

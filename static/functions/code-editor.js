@@ -260,6 +260,17 @@
         "Shift-Tab": function (editor) {
           editor.indentSelection("subtract");
         },
+        // Tab indents inside the editor, so Escape is the way out for keyboard users.
+        Esc: function (editor) {
+          if (editor.listSelections().length > 1) {
+            editor.execCommand("singleSelection");
+            return;
+          }
+          var tab = tabBar.querySelector(".ide-tab.is-active");
+          if (tab) {
+            tab.focus();
+          }
+        },
       },
     });
     cm.getInputField().setAttribute("aria-label", "Code editor");
@@ -719,8 +730,8 @@
       }
       var settled = false;
       input.addEventListener("keydown", function (event) {
-        event.stopPropagation();
-        if (event.key === "Enter") {
+        var isSave = (event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s";
+        if (event.key === "Enter" || isSave) {
           event.preventDefault();
           settled = true;
           commitEditing(input);
@@ -1307,7 +1318,9 @@
     document.addEventListener("keydown", function (event) {
       if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "s") {
         event.preventDefault();
-        deploy();
+        if (!document.querySelector("dialog[open]")) {
+          deploy();
+        }
       }
     });
     deployButton.addEventListener("click", deploy);

@@ -142,6 +142,12 @@
     };
   }
 
+  // Multi-day labels ("MM/DD HH:MM") are drawn as the time over the date.
+  function timeTick(value) {
+    var parts = String(this.getLabelForValue(value)).split(" ");
+    return parts.length === 2 ? [parts[1], parts[0]] : parts[0];
+  }
+
   // Bars are drawn under lines (dataset order), but legends and tooltips keep the server's order.
   function byDatasetIndex(a, b) {
     return a.datasetIndex - b.datasetIndex;
@@ -152,7 +158,13 @@
       x: {
         grid: { display: false },
         border: { color: "#c6c6cd" },
-        ticks: { autoSkip: true, maxRotation: 0, maxTicksLimit: 6 },
+        ticks: {
+          autoSkip: true,
+          autoSkipPadding: 16,
+          maxRotation: 0,
+          maxTicksLimit: 6,
+          callback: timeTick,
+        },
       },
       y: {
         beginAtZero: true,
@@ -337,6 +349,9 @@
           }
         });
         showUpdated(root);
+      })
+      .catch(function () {
+        showStatus(root, "The invocations could not be loaded. Reload the page.", true);
       })
       .finally(function () {
         setBusy(root, false);
