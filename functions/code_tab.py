@@ -7,8 +7,9 @@ from datetime import UTC
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
@@ -115,7 +116,7 @@ def _files_from_payload(payload: Any) -> dict[str, str]:
 
 def _error_text(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
-        return " ".join(message for messages in exc.message_dict.values() for message in messages)
+        return " ".join(text for texts in exc.message_dict.values() for text in texts)
     return " ".join(exc.messages)
 
 
@@ -127,7 +128,16 @@ def code_deploy(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     unknowingly."""
     function = selectors.function_get_for_user(user=request.user, pk=pk)
     try:
-        payload = json.loads(request.body)
+        body = request.body
+    except RequestDataTooBig:
+        limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return _json_error(
+            f"The files are too large to deploy from the editor (the limit is {limit}). "
+            "Upload them as a .zip file instead.",
+            413,
+        )
+    try:
+        payload = json.loads(body)
     except ValueError:
         return _json_error("The request body is not valid JSON.", 400)
     try:

@@ -208,6 +208,16 @@ def test_deploy_rejects_the_wrong_shape(signed_in, function, payload, message):
 
 
 @pytest.mark.django_db
+def test_deploy_over_the_request_size_limit_says_so(signed_in, function, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+
+    response = post_json(signed_in, deploy_url(function), {"files": {"a.py": "x" * 200}})
+
+    assert response.status_code == 413
+    assert "too large to deploy from the editor" in response.json()["message"]
+
+
+@pytest.mark.django_db
 def test_deploy_refuses_to_overwrite_code_changed_since_it_was_opened(signed_in, function):
     opened_sha = function.code_sha256
     services.function_deploy_code(function=function, files={"lambda_function.py": "# other\n"})

@@ -124,7 +124,7 @@ def test_new_file_in_a_folder_then_ctrl_s(live_server, session_cookie, function)
     with chromium() as browser:
         page = open_code_tab(browser, live_server, session_cookie, function)
 
-        page.locator('.ide-tree-item[data-path="lib"]').click()
+        page.locator('.ide-tree-item[data-path="lib"] > .ide-row').click()
         page.get_by_role("button", name="New file").click()
         page.keyboard.type("extra.py")
         page.keyboard.press("Enter")
@@ -159,3 +159,21 @@ def test_a_failed_deploy_keeps_the_edits(live_server, session_cookie, function):
         expect(page.locator(".CodeMirror-code")).to_contain_text("# mine")
 
     assert stored_files(function) == {"lambda_function.py": "# other\n"}
+
+
+def test_windows_line_endings_are_kept(live_server, session_cookie, user):
+    function = services.function_create(
+        owner=user, name="crlf", role=None, files={"lambda_function.py": "x = 1\r\ny = 2\r\n"}
+    )
+    with chromium() as browser:
+        page = open_code_tab(browser, live_server, session_cookie, function)
+        expect(page.locator("[data-code-eol]")).to_have_text("CRLF")
+        expect(page.locator("[data-code-status]")).to_be_hidden()
+
+        page.locator(".CodeMirror-code").click()
+        page.keyboard.press("Control+End")
+        page.keyboard.type("z = 3")
+        page.get_by_role("button", name="Deploy").click()
+        expect(page.locator(".code-alerts .alert-success")).to_be_visible()
+
+    assert stored_files(function) == {"lambda_function.py": "x = 1\r\ny = 2\r\nz = 3"}

@@ -195,7 +195,12 @@ def test_save_without_js_redirects_to_the_tab_with_the_event(owner_client, funct
 def test_save_shows_name_errors_at_the_field_and_keeps_the_json(owner_client, function):
     response = owner_client.post(
         url("test_event_save", function),
-        {"name": "bad name!", "sharing": "private", "payload": '{"typed": "by hand"}'},
+        {
+            "name": "bad name!",
+            "sharing": "private",
+            "payload": '{"typed": "by hand"}',
+            "template": "s3-put",
+        },
         **HTMX,
     )
 
@@ -205,6 +210,7 @@ def test_save_shows_name_errors_at_the_field_and_keeps_the_json(owner_client, fu
     assert "Event name must be 1 to 25 characters long" in body
     assert "&quot;typed&quot;: &quot;by hand&quot;" in body
     assert 'value="bad name!"' in body
+    assert '<option value="s3-put" selected>' in body
 
 
 def test_save_revalidates_the_json_on_the_server(owner_client, function):

@@ -217,6 +217,7 @@
     var positionLabel = root.querySelector("[data-code-position]");
     var languageLabel = root.querySelector("[data-code-language]");
     var summaryLabel = root.querySelector("[data-code-summary]");
+    var endOfLineLabel = root.querySelector("[data-code-eol]");
     var deleteDialog = document.getElementById("code-delete-modal");
     var handlerFile = root.getAttribute("data-handler-file") || "";
 
@@ -334,9 +335,22 @@
 
     // -------------------------------------------------- documents and tabs
 
+    // Keep Windows line endings as they are, so opening a file does not change it.
+    function lineSeparatorOf(text) {
+      if (text.indexOf("\r\n") < 0) {
+        return null;
+      }
+      var lone = text.split("\r\n").some(function (part) {
+        return part.indexOf("\n") >= 0;
+      });
+      return lone ? null : "\r\n";
+    }
+
     function documentFor(entry) {
       if (!entry.doc) {
-        entry.doc = new window.CodeMirror.Doc(entry.text, languageOf(entry.path).mode);
+        entry.doc = new window.CodeMirror.Doc(
+          entry.text, languageOf(entry.path).mode, 0, lineSeparatorOf(entry.text)
+        );
         entry.text = "";
         entry.doc.on("change", function () {
           var was = changed.has(entry.path);
@@ -908,6 +922,10 @@
       languageLabel.textContent = showEditor ? languageOf(active).name : "";
       languageLabel.hidden = !showEditor;
       positionLabel.hidden = !showEditor;
+      endOfLineLabel.hidden = !showEditor;
+      if (showEditor) {
+        endOfLineLabel.textContent = cm.getDoc().lineSeparator() === "\r\n" ? "CRLF" : "LF";
+      }
       if (showEditor) {
         updatePosition();
       }

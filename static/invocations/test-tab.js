@@ -6,7 +6,7 @@
  *   textarea[data-json-editor]   becomes a JSON editor; data-error-target names the element
  *                                that shows the parse error
  *   [data-requires-valid-json]   disabled while the editor holds invalid JSON
- *   [data-format-json]           pretty-prints the editor's JSON
+ *   [data-format-json]           pretty-prints the editor's JSON (hidden until this runs)
  *   select[data-event-template]  replaces the editor's content with the chosen template,
  *                                fetched from data-template-url ("__template__" = its id)
  *   dialog[data-open-on-load]    opens itself when swapped in (e.g. a rename that failed)
@@ -72,8 +72,15 @@
         "Shift-Tab": "indentLess",
       },
     });
-    editor.getWrapperElement().classList.add("event-json-editor");
+    var wrapper = editor.getWrapperElement();
+    wrapper.classList.add("event-json-editor");
     textarea.jsonEditor = editor;
+    // The editor box can be resized by its corner; CodeMirror must re-measure when it is.
+    if (typeof window.ResizeObserver === "function") {
+      new window.ResizeObserver(function () {
+        editor.refresh();
+      }).observe(wrapper);
+    }
 
     function showValidity() {
       var message = parseError(editor.getValue());
@@ -107,6 +114,7 @@
 
     if (form) {
       form.querySelectorAll("[data-format-json]").forEach(function (button) {
+        button.hidden = false;
         button.addEventListener("click", function () {
           var text = editor.getValue();
           if (parseError(text) === null) {
