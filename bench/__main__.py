@@ -29,7 +29,8 @@ def main() -> int:
     import django
 
     django.setup()
-    from bench import console_test, scenario, stack
+    from bench import scenario, stack
+    from bench.console_test import measure as measure_console_test
     from bench.stats import percentile, summary
 
     scenario.prepare_database()
@@ -44,7 +45,7 @@ def main() -> int:
         n = args.invocations
         floor = scenario.measure_celery_round_trip(n)
         service = scenario.measure_service_invocations(function, n)
-        console = console_test.measure(port, function, user.username, password, n)
+        console = measure_console_test(port, function, user.username, password, n)
 
     print(f"Stratus warm invocation benchmark ({n} each, after warm-up)")
     print(summary("floor: bare Celery no-op round trip", floor))

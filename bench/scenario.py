@@ -60,7 +60,9 @@ def measure_service_invocations(function: Function, n: int) -> list[float]:
     samples = []
     for i in range(n + WARM_UP):
         start = time.perf_counter()
-        invocation = invocation_wait(invocation=invocation_submit(function=function, payload=PAYLOAD))
+        invocation = invocation_wait(
+            invocation=invocation_submit(function=function, payload=PAYLOAD)
+        )
         elapsed = (time.perf_counter() - start) * 1000
         if invocation.status != "succeeded":
             raise RuntimeError(f"bench invocation failed: {invocation.response}")

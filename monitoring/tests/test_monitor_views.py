@@ -329,7 +329,7 @@ def test_monitor_tab_in_a_browser(live_server, session_cookie, user, function):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.add_cookies([{**session_cookie, "url": live_server.url}])
+            context.add_cookies([{**session_cookie, "url": live_server.url}])  # type: ignore[typeddict-item]
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))

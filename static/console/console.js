@@ -77,7 +77,10 @@
       status.className = "copy-feedback";
       status.setAttribute("role", "status");
       status.textContent = label;
-      button.insertAdjacentElement("afterend", status);
+      button.querySelectorAll(".copy-feedback").forEach(function (old) {
+        old.remove();
+      });
+      button.appendChild(status);
       window.setTimeout(function () {
         status.remove();
       }, 1600);
