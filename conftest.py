@@ -59,7 +59,7 @@ def celery_worker_process(
         for queue in ("invocations", "default"):
             conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0"}
+    env = {**os.environ, "DATABASE_URL": _database_url()}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [

@@ -30,6 +30,7 @@ class FunctionSnapshot:
     """The configuration an invocation runs with, read once when it starts."""
 
     function_id: int
+    owner_id: int
     name: str
     arn: str
     version: str
@@ -40,6 +41,7 @@ class FunctionSnapshot:
     timeout: int
     ephemeral_storage: int
     code_sha256_hex: str
+    code_sha256: str
     environment: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -4,17 +4,18 @@ worker), record (logs and metrics), and wait (for synchronous callers)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from console.celery import app as celery_app
@@ -24,8 +25,9 @@ from invocations.environments import FunctionSnapshot, get_pool
 from invocations.errors import InvalidRequestContent, InvocationWaitTimeout, RequestTooLarge
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.models import Invocation, InvocationStatus, InvocationType
+from invocations.recorder import FinishedInvocation, record_invocation
 from lib.db import relax_commit_durability
-from monitoring.services import MetricSample, log_events_append, metric_samples_record
+from monitoring.selectors import log_messages_for_invocation
 
 logger = logging.getLogger(__name__)
 
@@ -82,34 +84,65 @@ def invocation_submit(
             memory_size=function.memory_size,
             timeout=function.timeout,
         )
-        transaction.on_commit(lambda: _publish(invocation.request_id))
+        job = _job(invocation, _snapshot(function, invocation.executed_version))
+        transaction.on_commit(lambda: _publish(invocation.request_id, job))
     return invocation
 
 
-def _publish(request_id: uuid.UUID) -> None:
+def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
+    """What the worker needs to run the invocation without reading the database."""
+    return {
+        "snapshot": dataclasses.asdict(snapshot),
+        "payload": invocation.payload,
+        "client_context": invocation.client_context,
+        "qualifier": invocation.qualifier,
+        "accepted_at": invocation.created_at.isoformat(),
+    }
+
+
+def _publish(request_id: uuid.UUID, job: dict[str, Any] | None = None) -> None:
     from invocations.tasks import run_invocation_task
 
-    run_invocation_task.apply_async(args=(str(request_id),), task_id=str(request_id))
+    run_invocation_task.apply_async(args=(str(request_id), job), task_id=str(request_id))
 
 
 def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> Invocation:
-    """Block until the invocation is terminal and return the fresh record."""
+    """Block until the invocation is terminal and return it, up to date.
+
+    The worker answers with the finished record's fields and log lines, so a synchronous
+    caller reads nothing back from the database; `invocation_log_messages` gives the lines.
+    """
     if timeout is None:
         timeout = invocation.timeout + WAIT_MARGIN_SECONDS
+    outcome: object = None
     if celery_app.conf.task_always_eager:
         # In-process mode: if the task has not run yet (its transaction is still open, as in
         # tests), run it here; a record already taken is left alone.
-        invocation_execute(request_id=str(invocation.request_id))
+        outcome = invocation_execute(request_id=str(invocation.request_id))
     else:
-        result: AsyncResult[str] = AsyncResult(str(invocation.request_id), app=celery_app)
+        result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
         with contextlib.suppress(CeleryTimeoutError):
-            result.get(timeout=timeout, propagate=False, interval=0.05)
-    invocation.refresh_from_db()
+            outcome = result.get(timeout=timeout, propagate=False, interval=0.05)
+    if isinstance(outcome, dict) and outcome.get("request_id") == str(invocation.request_id):
+        for name, value in outcome["fields"].items():
+            setattr(invocation, name, value)
+        invocation.finished_at = datetime.fromisoformat(outcome["finished_at"])
+        setattr(invocation, "log_messages", outcome["log_messages"])  # noqa: B010
+    else:
+        invocation.refresh_from_db()
     if not invocation.is_terminal:
         raise InvocationWaitTimeout(
             f"Invocation {invocation.request_id} is still {invocation.status} after {timeout:.0f} s"
         )
     return invocation
+
+
+def invocation_log_messages(*, invocation: Invocation) -> list[str]:
+    """The invocation's log lines: those the worker answered with, else from the database."""
+    carried: list[str] | None = getattr(invocation, "log_messages", None)
+    if carried is not None:
+        return carried
+    return log_messages_for_invocation(request_id=invocation.request_id)
 
 
 @lru_cache(maxsize=4096)
@@ -123,6 +156,7 @@ def _snapshot(function: Function, version: str) -> FunctionSnapshot:
     account_id = _account_id(function.owner_id)
     return FunctionSnapshot(
         function_id=function.pk,
+        owner_id=function.owner_id,
         name=function.name,
         arn=function_arn(account_id=account_id, function_name=function.name, qualifier=version),
         version=version,
@@ -133,42 +167,93 @@ def _snapshot(function: Function, version: str) -> FunctionSnapshot:
         timeout=function.timeout,
         ephemeral_storage=function.ephemeral_storage,
         code_sha256_hex=function.code_id,
+        code_sha256=function.code_sha256,
         environment=dict(function.environment),
     )
 
 
-def invocation_execute(*, request_id: str) -> str:
-    """Run a queued invocation once and record it. A record that is not queued (already
-    taken by another delivery of the same message) is left alone."""
-    taken = Invocation.objects.filter(pk=request_id, status=InvocationStatus.QUEUED).update(
-        status=InvocationStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
-    if not taken:
+_CLAIM_SQL = """
+UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1
+WHERE request_id = %s AND status = %s
+RETURNING (SELECT count(*) FROM {table} WHERE function_id = %s AND status = %s) + 1
+"""
+
+
+def _claim(request_id: str, function_id: int) -> int | None:
+    """Mark the record running if it is still queued; return how many invocations of the
+    function are running now (this one included), or None if it was not queued."""
+    table = connection.ops.quote_name(Invocation._meta.db_table)
+    running, queued = InvocationStatus.RUNNING.value, InvocationStatus.QUEUED.value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL.format(table=table),
+            [running, timezone.now(), request_id, queued, function_id, running],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _job_from_database(request_id: str) -> dict[str, Any] | None:
+    invocation = Invocation.objects.select_related("function").filter(pk=request_id).first()
+    if invocation is None:
+        return None
+    return _job(invocation, _snapshot(invocation.function, invocation.executed_version))
+
+
+def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) -> object:
+    """Run a queued invocation once and record it; return what a waiting caller needs.
+
+    A record that is not queued (another delivery of the same message took it) is left
+    alone, and its status is returned instead.
+    """
+    job = job or _job_from_database(request_id)
+    if job is None:
+        return "missing"
+    snapshot = FunctionSnapshot(**job["snapshot"])
+    concurrency = _claim(request_id, snapshot.function_id)
+    if concurrency is None:
         status = Invocation.objects.filter(pk=request_id).values_list("status", flat=True).first()
         return status or "missing"
-    invocation = Invocation.objects.select_related("function").get(pk=request_id)
-    function = invocation.function
-    concurrency = Invocation.objects.filter(
-        function_id=function.pk, status=InvocationStatus.RUNNING
-    ).count()
-    snapshot = _snapshot(function, invocation.executed_version)
     try:
         result = execute(
             get_pool(),
             snapshot,
             InvocationRequest(
                 request_id=request_id,
-                payload=invocation.payload.encode(),
-                client_context=invocation.client_context,
+                payload=job["payload"].encode(),
+                client_context=job["client_context"],
             ),
         )
     except Exception as exc:
         logger.exception("invocation %s could not run", request_id)
         result = _platform_failure(request_id, snapshot, exc)
-    invocation_record(
-        invocation=invocation, snapshot=snapshot, result=result, concurrency=concurrency
+    finished = FinishedInvocation(
+        request_id=request_id,
+        qualifier=job["qualifier"],
+        accepted_at=datetime.fromisoformat(job["accepted_at"]),
+        finished_at=timezone.now(),
+        concurrency=concurrency,
     )
-    return invocation.status
+    record_invocation(snapshot=snapshot, result=result, finished=finished)
+    fields = {
+        "status": InvocationStatus.SUCCEEDED if result.succeeded else InvocationStatus.FAILED,
+        "response": result.response.decode("utf-8", "replace"),
+        "error_type": result.error_type,
+        "error_message": result.error_message,
+        "duration_ms": result.duration_ms,
+        "billed_duration_ms": result.billed_duration_ms,
+        "init_duration_ms": result.init_duration_ms,
+        "max_memory_used_mb": result.max_memory_used_mb,
+        "log_stream_name": result.log_stream_name,
+        "code_sha256": snapshot.code_sha256,
+        "memory_size": snapshot.memory_size,
+    }
+    return {
+        "request_id": request_id,
+        "fields": fields,
+        "finished_at": finished.finished_at.isoformat(),
+        "log_messages": [line.message for line in result.log_lines],
+    }
 
 
 def _platform_failure(
@@ -186,68 +271,6 @@ def _platform_failure(
         max_memory_used_mb=0,
         log_stream_name="",
     )
-
-
-def invocation_record(
-    *,
-    invocation: Invocation,
-    snapshot: FunctionSnapshot,
-    result: ExecutionResult,
-    concurrency: int,
-) -> None:
-    """Finish the record and write its log events and metric datapoints, in one transaction."""
-    now = timezone.now()
-    invocation.status = InvocationStatus.SUCCEEDED if result.succeeded else InvocationStatus.FAILED
-    invocation.response = result.response.decode("utf-8", "replace")
-    invocation.error_type = result.error_type
-    invocation.error_message = result.error_message
-    invocation.duration_ms = result.duration_ms
-    invocation.billed_duration_ms = result.billed_duration_ms
-    invocation.init_duration_ms = result.init_duration_ms
-    invocation.max_memory_used_mb = result.max_memory_used_mb
-    invocation.log_stream_name = result.log_stream_name
-    invocation.code_sha256 = invocation.function.code_sha256
-    invocation.memory_size = snapshot.memory_size
-    invocation.finished_at = now
-    dimensions = [("FunctionName", snapshot.name)]
-    if invocation.qualifier != "$LATEST":
-        dimensions.append(("Resource", f"{snapshot.name}:{invocation.qualifier}"))
-    with transaction.atomic():
-        invocation.save(
-            update_fields=[
-                "status",
-                "response",
-                "error_type",
-                "error_message",
-                "duration_ms",
-                "billed_duration_ms",
-                "init_duration_ms",
-                "max_memory_used_mb",
-                "log_stream_name",
-                "code_sha256",
-                "memory_size",
-                "finished_at",
-            ]
-        )
-        if result.log_stream_name:
-            log_events_append(
-                owner_id=invocation.function.owner_id,
-                group_name=snapshot.log_group_name,
-                stream_name=result.log_stream_name,
-                request_id=str(invocation.request_id),
-                lines=[(line.timestamp, line.message) for line in result.log_lines],
-            )
-        metric_samples_record(
-            owner_id=invocation.function.owner_id,
-            dimensions=dimensions,
-            at=invocation.created_at,
-            samples=[
-                MetricSample("Invocations", 1),
-                MetricSample("Errors", 0 if result.succeeded else 1),
-                MetricSample("Duration", result.duration_ms),
-                MetricSample("ConcurrentExecutions", concurrency),
-            ],
-        )
 
 
 def invocation_sweep() -> dict[str, int]:

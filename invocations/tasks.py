@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from celery.signals import worker_init, worker_shutdown
 from django.db.backends.signals import connection_created
@@ -8,10 +10,10 @@ from lib.db import relax_session_durability
 
 
 @shared_task(name="invocations.tasks.run_invocation_task", acks_late=True)
-def run_invocation_task(request_id: str) -> str:
+def run_invocation_task(request_id: str, job: dict[str, Any] | None = None) -> object:
     from invocations.services import invocation_execute
 
-    return invocation_execute(request_id=request_id)
+    return invocation_execute(request_id=request_id, job=job)
 
 
 @shared_task(name="invocations.tasks.sweep_invocations_task", ignore_result=True)

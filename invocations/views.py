@@ -23,7 +23,7 @@ from invocations import event_templates, test_events
 from invocations.errors import InvocationRejected, InvocationWaitTimeout
 from invocations.forms import EventEditorForm, EventRenameForm
 from invocations.models import Invocation, TestEvent
-from invocations.services import invocation_submit, invocation_wait
+from invocations.services import invocation_log_messages, invocation_submit, invocation_wait
 from invocations.tabs import (
     ExecutionResult,
     editor_context,
@@ -218,7 +218,7 @@ def run_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         except InvocationWaitTimeout:
             result = execution_running(invocation=invocation)
         else:
-            log_lines = log_messages_for_invocation(request_id=invocation.request_id)
+            log_lines = invocation_log_messages(invocation=invocation)
             result = execution_result(invocation=invocation, log_lines=log_lines)
     if request.htmx:
         return _render(request, function, result=result)

@@ -24,7 +24,8 @@ _stream_ids_lock = threading.Lock()
 _STREAM_CACHE_LIMIT = 10_000
 
 
-def _stream_id(owner_id: int, group_name: str, stream_name: str) -> int:
+def log_stream_id(*, owner_id: int, group_name: str, stream_name: str) -> int:
+    """The id of the stream (created with its group on first use)."""
     key = (owner_id, group_name, stream_name)
     with _stream_ids_lock:
         cached = _stream_ids.get(key)
@@ -49,7 +50,7 @@ def log_events_append(
 ) -> None:
     if not lines:
         return
-    stream_id = _stream_id(owner_id, group_name, stream_name)
+    stream_id = log_stream_id(owner_id=owner_id, group_name=group_name, stream_name=stream_name)
     LogEvent.objects.bulk_create(
         [
             LogEvent(

@@ -1,0 +1,177 @@
+"""Writes what an invocation did: its record, log events and metric datapoints.
+
+On Postgres all of it is one statement (data-modifying CTEs), so finishing an invocation
+costs the worker one round trip; other databases take the ORM path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from invocations.environments import FunctionSnapshot
+from invocations.executor import ExecutionResult
+from invocations.models import Invocation, InvocationStatus
+from monitoring.models import LogEvent, LogStream, MetricDatapoint
+from monitoring.services import (
+    MetricSample,
+    log_events_append,
+    log_stream_id,
+    metric_samples_record,
+)
+
+
+@dataclass(frozen=True)
+class FinishedInvocation:
+    request_id: str
+    qualifier: str
+    accepted_at: datetime
+    finished_at: datetime
+    concurrency: int
+
+
+def _status(result: ExecutionResult) -> str:
+    return InvocationStatus.SUCCEEDED if result.succeeded else InvocationStatus.FAILED
+
+
+def _dimensions(snapshot: FunctionSnapshot, qualifier: str) -> list[tuple[str, str]]:
+    dimensions = [("FunctionName", snapshot.name)]
+    if qualifier != "$LATEST":
+        dimensions.append(("Resource", f"{snapshot.name}:{qualifier}"))
+    return dimensions
+
+
+def _samples(result: ExecutionResult, concurrency: int) -> list[MetricSample]:
+    return [
+        MetricSample("Invocations", 1),
+        MetricSample("Errors", 0 if result.succeeded else 1),
+        MetricSample("Duration", result.duration_ms),
+        MetricSample("ConcurrentExecutions", concurrency),
+    ]
+
+
+def record_invocation(
+    *, snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> None:
+    if connection.vendor == "postgresql":
+        _record_in_one_statement(snapshot, result, finished)
+    else:
+        _record_with_orm(snapshot, result, finished)
+
+
+def _record_with_orm(
+    snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> None:
+    with transaction.atomic():
+        Invocation.objects.filter(pk=finished.request_id).update(
+            **_record_fields(snapshot, result, finished)
+        )
+        if result.log_stream_name:
+            log_events_append(
+                owner_id=snapshot.owner_id,
+                group_name=snapshot.log_group_name,
+                stream_name=result.log_stream_name,
+                request_id=finished.request_id,
+                lines=[(line.timestamp, line.message) for line in result.log_lines],
+            )
+        metric_samples_record(
+            owner_id=snapshot.owner_id,
+            dimensions=_dimensions(snapshot, finished.qualifier),
+            at=finished.accepted_at,
+            samples=_samples(result, finished.concurrency),
+        )
+
+
+def _record_fields(
+    snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> dict[str, object]:
+    return {
+        "status": _status(result),
+        "response": result.response.decode("utf-8", "replace"),
+        "error_type": result.error_type,
+        "error_message": result.error_message,
+        "duration_ms": result.duration_ms,
+        "billed_duration_ms": result.billed_duration_ms,
+        "init_duration_ms": result.init_duration_ms,
+        "max_memory_used_mb": result.max_memory_used_mb,
+        "log_stream_name": result.log_stream_name,
+        "code_sha256": snapshot.code_sha256,
+        "memory_size": snapshot.memory_size,
+        "finished_at": finished.finished_at,
+    }
+
+
+def _record_in_one_statement(
+    snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> None:
+    quote = connection.ops.quote_name
+    fields = _record_fields(snapshot, result, finished)
+    params: dict[str, Any] = {f"f_{name}": value for name, value in fields.items()}
+    params["request_id"] = finished.request_id
+    assignments = ", ".join(f"{quote(name)} = %(f_{name})s" for name in fields)
+    parts = [
+        f"finished AS (UPDATE {quote(Invocation._meta.db_table)} SET {assignments} "
+        f"WHERE {quote('request_id')} = %(request_id)s)"
+    ]
+    if result.log_stream_name and result.log_lines:
+        params["stream_id"] = log_stream_id(
+            owner_id=snapshot.owner_id,
+            group_name=snapshot.log_group_name,
+            stream_name=result.log_stream_name,
+        )
+        params["timestamps"] = [line.timestamp for line in result.log_lines]
+        params["messages"] = [line.message for line in result.log_lines]
+        params["last_event_at"] = result.log_lines[-1].timestamp
+        events = quote(LogEvent._meta.db_table)
+        streams = quote(LogStream._meta.db_table)
+        parts.append(
+            f"events AS (INSERT INTO {events} (stream_id, timestamp, message, request_id, "
+            "ingested_at) SELECT %(stream_id)s, line.t, line.m, %(request_id)s, %(f_finished_at)s "
+            "FROM unnest(%(timestamps)s::timestamptz[], %(messages)s::text[]) "
+            "WITH ORDINALITY AS line(t, m, n) ORDER BY line.n)"
+        )
+        parts.append(
+            f"stream AS (UPDATE {streams} SET last_event_at = %(last_event_at)s "
+            "WHERE id = %(stream_id)s)"
+        )
+    metrics_sql, metric_params = _metrics_upsert(snapshot, result, finished)
+    params.update(metric_params)
+    parts.append(f"metrics AS ({metrics_sql})")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+
+
+def _metrics_upsert(
+    snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> tuple[str, dict[str, Any]]:
+    table = connection.ops.quote_name(MetricDatapoint._meta.db_table)
+    period_start = finished.accepted_at.replace(second=0, microsecond=0)
+    params: dict[str, Any] = {"m_owner": snapshot.owner_id, "m_period": period_start}
+    rows = []
+    for d, (dimension_name, dimension_value) in enumerate(
+        _dimensions(snapshot, finished.qualifier)
+    ):
+        params[f"m_dn{d}"] = dimension_name
+        params[f"m_dv{d}"] = dimension_value
+        for s, sample in enumerate(_samples(result, finished.concurrency)):
+            params[f"m_n{d}_{s}"] = sample.metric_name
+            params[f"m_v{d}_{s}"] = sample.value
+            value = f"%(m_v{d}_{s})s"
+            rows.append(
+                f"(%(m_owner)s, %(m_n{d}_{s})s, %(m_dn{d})s, %(m_dv{d})s, %(m_period)s, 1, "
+                f"{value}, {value}, {value})"
+            )
+    sql = (
+        f"INSERT INTO {table} (owner_id, metric_name, dimension_name, dimension_value, "
+        "period_start, sample_count, sum, minimum, maximum) "
+        f"VALUES {', '.join(rows)} "
+        "ON CONFLICT (owner_id, metric_name, dimension_name, dimension_value, period_start) "
+        f"DO UPDATE SET sample_count = {table}.sample_count + 1, "
+        f"sum = {table}.sum + excluded.sum, "
+        f"minimum = LEAST({table}.minimum, excluded.minimum), "
+        f"maximum = GREATEST({table}.maximum, excluded.maximum)"
+    )
+    return sql, params
