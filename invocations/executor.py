@@ -59,40 +59,41 @@ class _OutputCollector:
         self.kept = 0
         self.truncated = False
         self._partial = b""
-        self.lines: list[tuple[float, LogLine]] = []
+        self.lines: list[LogLine] = []
+        self.init_line_count: int | None = None
+
+    def mark_init_end(self) -> None:
+        self.init_line_count = len(self.lines)
 
     def feed(self, data: bytes) -> None:
         if not data:
             return
-        now = time.perf_counter()
         stamp = datetime.now(tz=UTC)
         if self.kept >= self.max_bytes:
-            self._truncate(now, stamp)
+            self._truncate(stamp)
             return
         data = data[: self.max_bytes - self.kept]
         self.kept += len(data)
         *complete, self._partial = (self._partial + data).split(b"\n")
         for raw in complete:
-            self.lines.append((now, LogLine(stamp, raw.decode("utf-8", "replace"))))
+            self.lines.append(LogLine(stamp, raw.decode("utf-8", "replace")))
         if self.kept >= self.max_bytes:
-            self._truncate(now, stamp)
+            self._truncate(stamp)
 
     def finish(self) -> None:
         if self._partial:
             stamp = datetime.now(tz=UTC)
-            self.lines.append(
-                (time.perf_counter(), LogLine(stamp, self._partial.decode("utf-8", "replace")))
-            )
+            self.lines.append(LogLine(stamp, self._partial.decode("utf-8", "replace")))
             self._partial = b""
 
-    def _truncate(self, now: float, stamp: datetime) -> None:
+    def _truncate(self, stamp: datetime) -> None:
         if not self.truncated:
             self.truncated = True
             self.finish()
             marker = (
                 f"[Stratus] Log output truncated: over {self.max_bytes} bytes in one invocation."
             )
-            self.lines.append((now, LogLine(stamp, marker)))
+            self.lines.append(LogLine(stamp, marker))
 
 
 def execute(
@@ -150,6 +151,12 @@ def _run(
             outcome = api.take_outcome()
             if outcome is not None:
                 break
+            if not api.gate_open and api.first_poll_at is not None:
+                # Init is over: everything the runtime printed so far is init output.
+                collector.feed(sandbox.read_output())
+                collector.finish()
+                collector.mark_init_end()
+                api.open_gate()
         exit_reason = sandbox.exit_reason()
         if exit_reason is not None:
             outcome = api.take_outcome()
@@ -307,17 +314,11 @@ def _assemble_lines(
         return now - timedelta(seconds=perf_now - perf)
 
     start_time = wall(delivered_at) if delivered_at is not None else now
-    before = [
-        line for read_at, line in collector.lines if delivered_at is None or read_at < delivered_at
-    ]
-    during = [
-        line
-        for read_at, line in collector.lines
-        if delivered_at is not None and read_at >= delivered_at
-    ]
-    if delivered_at is None:
-        # The runtime never took the event (init failed or it died): all output was init.
-        before, during = [line for _, line in collector.lines], []
+    boundary = collector.init_line_count
+    if boundary is None:
+        # A warm environment has no init output; one that never finished init has only that.
+        boundary = len(collector.lines) if delivered_at is None else 0
+    before, during = collector.lines[:boundary], collector.lines[boundary:]
     result = list(before)
     result.extend(LogLine(start_time, text) for text in init_lines)
     result.append(LogLine(start_time, start_line))

@@ -67,7 +67,7 @@ def _record_with_orm(
 ) -> None:
     with transaction.atomic():
         Invocation.objects.filter(pk=finished.request_id).update(
-            **_record_fields(snapshot, result, finished)
+            **record_fields(snapshot, result, finished)
         )
         if result.log_stream_name:
             log_events_append(
@@ -85,7 +85,7 @@ def _record_with_orm(
         )
 
 
-def _record_fields(
+def record_fields(
     snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> dict[str, object]:
     return {
@@ -108,7 +108,7 @@ def _record_in_one_statement(
     snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     quote = connection.ops.quote_name
-    fields = _record_fields(snapshot, result, finished)
+    fields = record_fields(snapshot, result, finished)
     params: dict[str, Any] = {f"f_{name}": value for name, value in fields.items()}
     params["request_id"] = finished.request_id
     assignments = ", ".join(f"{quote(name)} = %(f_{name})s" for name in fields)

@@ -63,6 +63,9 @@ class RuntimeApiServer:
         self._current: RuntimeEvent | None = None
         self._outcome: RuntimeOutcome | None = None
         self._closed = False
+        # A new environment's first event waits until the worker has read the runtime's
+        # init output, so that output and the invocation's own never interleave.
+        self._gate_open = False
         self.first_poll_at: float | None = None
         self.delivered_at: float | None = None
         self._notify_reader, self._notify_writer = socket.socketpair()
@@ -94,6 +97,15 @@ class RuntimeApiServer:
             self.delivered_at = None
             self._event_ready.notify_all()
 
+    @property
+    def gate_open(self) -> bool:
+        return self._gate_open
+
+    def open_gate(self) -> None:
+        with self._lock:
+            self._gate_open = True
+            self._event_ready.notify_all()
+
     def take_outcome(self) -> RuntimeOutcome | None:
         with self._lock:
             outcome, self._outcome = self._outcome, None
@@ -115,7 +127,7 @@ class RuntimeApiServer:
             if self.first_poll_at is None:
                 self.first_poll_at = time.perf_counter()
                 self._signal()
-            while self._pending is None and not self._closed:
+            while (self._pending is None or not self._gate_open) and not self._closed:
                 self._event_ready.wait()
             if self._closed:
                 return None

@@ -25,7 +25,7 @@ from invocations.environments import FunctionSnapshot, get_pool
 from invocations.errors import InvalidRequestContent, InvocationWaitTimeout, RequestTooLarge
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.models import Invocation, InvocationStatus, InvocationType
-from invocations.recorder import FinishedInvocation, record_invocation
+from invocations.recorder import FinishedInvocation, record_fields, record_invocation
 from lib.db import relax_commit_durability
 from monitoring.selectors import log_messages_for_invocation
 
@@ -235,22 +235,13 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
         concurrency=concurrency,
     )
     record_invocation(snapshot=snapshot, result=result, finished=finished)
-    fields = {
-        "status": InvocationStatus.SUCCEEDED if result.succeeded else InvocationStatus.FAILED,
-        "response": result.response.decode("utf-8", "replace"),
-        "error_type": result.error_type,
-        "error_message": result.error_message,
-        "duration_ms": result.duration_ms,
-        "billed_duration_ms": result.billed_duration_ms,
-        "init_duration_ms": result.init_duration_ms,
-        "max_memory_used_mb": result.max_memory_used_mb,
-        "log_stream_name": result.log_stream_name,
-        "code_sha256": snapshot.code_sha256,
-        "memory_size": snapshot.memory_size,
-    }
     return {
         "request_id": request_id,
-        "fields": fields,
+        "fields": {
+            name: value
+            for name, value in record_fields(snapshot, result, finished).items()
+            if name != "finished_at"
+        },
         "finished_at": finished.finished_at.isoformat(),
         "log_messages": [line.message for line in result.log_lines],
     }
