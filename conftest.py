@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from console.celery import app as celery_app
+from lib.processes import celery_worker_command, running
 
-BASE_DIR = Path(__file__).resolve().parent
 WORKER_START_TIMEOUT = 60
 
 
@@ -60,30 +59,10 @@ def celery_worker_process(
             conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {**os.environ, "DATABASE_URL": _database_url()}
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "console", "worker",
-            "-Q", "invocations,default", "--pool", "threads", "--concurrency", "8",
-            "--loglevel", "INFO", "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
-            "--without-gossip", "--without-mingle",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    command = celery_worker_command(name=f"test-{uuid.uuid4().hex[:8]}")
+    with running(command, log_path=log_path, env=env) as process:
         _wait_until_serving(process, log_path)
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], log_path: Path) -> None:

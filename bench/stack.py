@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from lib import processes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -24,28 +26,12 @@ def free_port() -> int:
 
 @contextmanager
 def running(command: list[str], log_name: str) -> Iterator[subprocess.Popen[bytes]]:
-    log_dir = BASE_DIR / "var" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / log_name).open("wb") as log:
-        process = subprocess.Popen(command, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with processes.running(command, log_path=BASE_DIR / "var" / "bench" / log_name) as process:
+        yield process
 
 
-def worker_command(concurrency: int = 8) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "console", "worker",
-        "-Q", "invocations,default", "--pool", "threads", "--concurrency", str(concurrency),
-        "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h",
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+def worker_command() -> list[str]:
+    return processes.celery_worker_command(name=f"bench-{os.getpid()}", loglevel="WARNING")
 
 
 def web_command(port: int) -> list[str]:
