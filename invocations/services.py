@@ -85,7 +85,10 @@ def invocation_submit(
             timeout=function.timeout,
         )
         job = _job(invocation, _snapshot(function, invocation.executed_version))
-        transaction.on_commit(lambda: _publish(invocation.request_id, job))
+        caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
+        transaction.on_commit(
+            lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
+        )
     return invocation
 
 
@@ -100,10 +103,15 @@ def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
     }
 
 
-def _publish(request_id: uuid.UUID, job: dict[str, Any] | None = None) -> None:
+def _publish(
+    request_id: uuid.UUID, job: dict[str, Any] | None = None, *, caller_waits: bool = True
+) -> None:
     from invocations.tasks import run_invocation_task
 
-    run_invocation_task.apply_async(args=(str(request_id), job), task_id=str(request_id))
+    # Only a synchronous caller reads the task's result; nobody waits for an Event's.
+    run_invocation_task.apply_async(
+        args=(str(request_id), job), task_id=str(request_id), ignore_result=not caller_waits
+    )
 
 
 def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> Invocation:
@@ -123,6 +131,8 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
         result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
         with contextlib.suppress(CeleryTimeoutError):
             outcome = result.get(timeout=timeout, propagate=False, interval=0.05)
+            # Read once: do not keep responses of up to 6 MB in the result backend.
+            result.forget()
     if isinstance(outcome, dict) and outcome.get("request_id") == str(invocation.request_id):
         for name, value in outcome["fields"].items():
             setattr(invocation, name, value)
@@ -272,10 +282,10 @@ def invocation_sweep() -> dict[str, int]:
         Invocation.objects.filter(
             status=InvocationStatus.QUEUED,
             created_at__lt=now - timedelta(seconds=settings.STRATUS_REQUEUE_AFTER),
-        ).values_list("request_id", flat=True)[:500]
+        ).values_list("request_id", "invocation_type")[:500]
     )
-    for request_id in stale_queued:
-        _publish(request_id)
+    for request_id, invocation_type in stale_queued:
+        _publish(request_id, caller_waits=invocation_type == InvocationType.REQUEST_RESPONSE)
     overdue = 0
     running = Invocation.objects.filter(status=InvocationStatus.RUNNING).only(
         "request_id", "started_at", "timeout"

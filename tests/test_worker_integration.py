@@ -96,3 +96,41 @@ def test_the_sweeper_republishes_a_queued_record_whose_message_was_lost(user, li
     assert swept["requeued"] == 1
     assert finished.status == "succeeded"
     assert json.loads(finished.response)["echo"] == "found"
+
+
+def _wait_for_terminal(invocation: Invocation, timeout: float = 15) -> Invocation:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        invocation.refresh_from_db()
+        if invocation.is_terminal:
+            return invocation
+        time.sleep(0.05)
+    raise AssertionError(f"{invocation.request_id} is still {invocation.status}")
+
+
+def test_event_invocations_run_and_leave_nothing_in_the_result_backend(user, live_worker):
+    from console.celery import app as celery_app
+
+    function = make_function(user, WHO_RUNS_ME, name="async")
+
+    invocation = invocation_submit(
+        function=function, payload='{"key1": "later"}', invocation_type="Event"
+    )
+    finished = _wait_for_terminal(invocation)
+
+    assert finished.status == "succeeded"
+    assert json.loads(finished.response)["echo"] == "later"
+    assert celery_app.backend.get(f"celery-task-meta-{invocation.request_id}") is None
+
+
+def test_a_synchronous_result_is_read_once_and_removed(user, live_worker):
+    from console.celery import app as celery_app
+
+    function = make_function(user, WHO_RUNS_ME, name="sync")
+
+    invocation = invoke(function, '{"key1": "now"}')
+
+    assert invocation.status == "succeeded"
+    assert celery_app.backend.get(f"celery-task-meta-{invocation.request_id}") is None
