@@ -73,6 +73,9 @@ test: lint
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@echo "==> the invocation engine in embedded mode (SQLite, tasks in-process)"
+	env -u DATABASE_URL -u CELERY_BROKER_URL STRATUS_VAR_DIR=var/embedded-test \
+	$(BIN)/pytest -q -p no:cacheprovider invocations/tests/test_engine.py
 
 fmt: $(INSTALL_STAMP)
 	$(BIN)/ruff format .

@@ -185,8 +185,17 @@ def _snapshot(function: Function, version: str) -> FunctionSnapshot:
 _CLAIM_SQL = """
 UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1
 WHERE request_id = %s AND status = %s
-RETURNING (SELECT count(*) FROM {table} WHERE function_id = %s AND status = %s) + 1
+RETURNING 1 + (
+    SELECT count(*) FROM {table}
+    WHERE function_id = %s AND status = %s AND request_id <> %s
+)
 """
+
+
+def _db_uuid(value: str) -> Any:
+    """A request id as this database stores UUIDs (SQLite keeps them as hex text)."""
+    field = Invocation._meta.get_field("request_id")
+    return field.get_db_prep_value(uuid.UUID(value), connection)
 
 
 def _claim(request_id: str, function_id: int) -> int | None:
@@ -194,10 +203,11 @@ def _claim(request_id: str, function_id: int) -> int | None:
     function are running now (this one included), or None if it was not queued."""
     table = connection.ops.quote_name(Invocation._meta.db_table)
     running, queued = InvocationStatus.RUNNING.value, InvocationStatus.QUEUED.value
+    own_id = _db_uuid(request_id)
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(table=table),
-            [running, timezone.now(), request_id, queued, function_id, running],
+            [running, timezone.now(), own_id, queued, function_id, running, own_id],
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])

@@ -72,6 +72,13 @@ def selected_tab(slug: str | None) -> tuple[str, str, str, str]:
     return TABS[0]
 
 
+def arn_segments(arn: str) -> list[str]:
+    """The ARN cut after each colon, so the page can let it wrap there and nowhere else:
+    "us-east-1" or a hyphenated function name stays on one line."""
+    parts = arn.split(":")
+    return [f"{part}:" for part in parts[:-1]] + parts[-1:]
+
+
 def render_function_page(
     request: AuthenticatedHttpRequest,
     function: Function,
@@ -84,12 +91,14 @@ def render_function_page(
     context, e.g. a bound form with errors after a failed POST."""
     slug, label, provider_path, template_name = selected_tab(tab)
     account = account_for_user(function.owner)
+    arn = function_arn(account_id=account.account_id, function_name=function.name)
     context: dict[str, Any] = {
         "function": function,
         "tab": slug,
         "tab_label": label,
         "function_tabs": [TabLink(s, lbl, s == slug) for s, lbl, _, _ in TABS],
-        "function_arn": function_arn(account_id=account.account_id, function_name=function.name),
+        "function_arn": arn,
+        "function_arn_segments": arn_segments(arn),
         "tab_template": None,
     }
     provider = load_provider(provider_path)

@@ -15,6 +15,8 @@
  *   [data-sync-url-param="N"]  keeps ?N= in the address bar in step with the radio named N
  *   input[data-search-on-enter] Enter searches (htmx "search" trigger) instead of submitting
  *   details.dropdown           closes on outside click, on Escape and after choosing an item
+ *   pre.logs.is-wrapped        short tab-separated fields of each line are kept whole, so a
+ *                              long line (REPORT) wraps at a tab rather than inside a field
  */
 (function () {
   "use strict";
@@ -250,6 +252,66 @@
     true
   );
 
+  // Longer fields (a message after "[INFO]\t<time>\t<id>\t") may still wrap inside.
+  var LOG_FIELD_MAX_LENGTH = 60;
+
+  function logFieldNodes(line) {
+    var nodes = [];
+    line.split("\t").forEach(function (field, index) {
+      if (index > 0) {
+        nodes.push(document.createTextNode("\t"));
+      }
+      if (field.length > 0 && field.length <= LOG_FIELD_MAX_LENGTH) {
+        var span = document.createElement("span");
+        span.className = "log-field";
+        span.textContent = field;
+        nodes.push(span);
+      } else if (field.length > 0) {
+        nodes.push(document.createTextNode(field));
+      }
+    });
+    return nodes;
+  }
+
+  // Only the markup changes: the text, tabs and newlines included, reads and copies as before.
+  function keepLogFieldsWhole(pre) {
+    if (pre.hasAttribute("data-log-fields") || pre.children.length > 0) {
+      return;
+    }
+    pre.setAttribute("data-log-fields", "");
+    var text = pre.textContent;
+    if (text.indexOf("\t") === -1) {
+      return;
+    }
+    var fragment = document.createDocumentFragment();
+    text.split("\n").forEach(function (line, index) {
+      if (index > 0) {
+        fragment.appendChild(document.createTextNode("\n"));
+      }
+      if (line.indexOf("\t") === -1) {
+        fragment.appendChild(document.createTextNode(line));
+      } else {
+        logFieldNodes(line).forEach(function (node) {
+          fragment.appendChild(node);
+        });
+      }
+    });
+    pre.replaceChildren(fragment);
+  }
+
+  function keepLogFieldsWholeWithin(root) {
+    if (root instanceof Element && root.matches("pre.logs.is-wrapped")) {
+      keepLogFieldsWhole(root);
+    }
+    if (root instanceof Element || root instanceof Document) {
+      root.querySelectorAll("pre.logs.is-wrapped").forEach(keepLogFieldsWhole);
+    }
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    keepLogFieldsWholeWithin(event.detail && event.detail.elt);
+  });
+
   // A dialog marked data-open-on-load opens itself, e.g. after a failed submission.
   function openRequestedDialogs() {
     document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
@@ -260,9 +322,14 @@
     document.querySelectorAll("input[data-confirm-text]").forEach(syncConfirmation);
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", openRequestedDialogs);
-  } else {
+  function initialise() {
     openRequestedDialogs();
+    keepLogFieldsWholeWithin(document);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initialise);
+  } else {
+    initialise();
   }
 })();

@@ -10,6 +10,7 @@
  *   select[data-event-template]  replaces the editor's content with the chosen template,
  *                                fetched from data-template-url ("__template__" = its id)
  *   dialog[data-open-on-load]    opens itself when swapped in (e.g. a rename that failed)
+ *   [data-run-test]              starting a Test run dismisses the form's success notice
  */
 (function () {
   "use strict";
@@ -191,6 +192,17 @@
         textarea.jsonEditor.save();
       }
     });
+  });
+
+  // A notice such as "The test event … was successfully saved." belongs to the save, not to
+  // the Test runs after it.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var source = event.detail && event.detail.elt;
+    if (source instanceof Element && source.matches("[data-run-test]")) {
+      document.querySelectorAll("#test-event .alert-success").forEach(function (notice) {
+        notice.remove();
+      });
+    }
   });
 
   document.addEventListener("htmx:load", function (event) {
