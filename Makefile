@@ -70,12 +70,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stratus
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
 test: lint
-	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
-	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
-	$(BIN)/pytest $(PYTEST_ARGS)
 	@echo "==> the invocation engine in embedded mode (SQLite, tasks in-process)"
 	env -u DATABASE_URL -u CELERY_BROKER_URL STRATUS_VAR_DIR=var/embedded-test \
 	$(BIN)/pytest -q -p no:cacheprovider invocations/tests/test_engine.py
+	@echo "==> the whole suite on the real stack (Postgres, Redis, a separate worker)"
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 fmt: $(INSTALL_STAMP)
 	$(BIN)/ruff format .

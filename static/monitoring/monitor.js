@@ -111,16 +111,32 @@
     );
   }
 
-  // A datapoint with no neighbours would be invisible on a line without its own dot.
-  function isolatedPointRadius(context) {
+  var FEW_POINTS = 5;
+  var FEW_POINTS_RADIUS = 4;
+  var ISOLATED_POINT_RADIUS = 3;
+
+  function isMissing(value) {
+    return value === null || value === undefined;
+  }
+
+  // A datapoint with no neighbours would be invisible on a line without its own dot, and a
+  // series of a few datapoints (one invocation, at the right edge) is easy to miss: both get
+  // dots, the latter larger ones.
+  function pointRadius(context) {
     var data = context.dataset.data;
     var index = context.dataIndex;
-    if (data[index] === null || data[index] === undefined) {
+    if (isMissing(data[index])) {
       return 0;
+    }
+    var present = data.filter(function (value) {
+      return !isMissing(value);
+    }).length;
+    if (present <= FEW_POINTS) {
+      return FEW_POINTS_RADIUS;
     }
     var before = index > 0 ? data[index - 1] : null;
     var after = index < data.length - 1 ? data[index + 1] : null;
-    return before === null && after === null ? 3 : 0;
+    return isMissing(before) && isMissing(after) ? ISOLATED_POINT_RADIUS : 0;
   }
 
   function datasetConfig(spec) {
@@ -132,8 +148,8 @@
       borderColor: spec.color,
       backgroundColor: isBar ? withAlpha(spec.color, 0.75) : spec.color,
       borderWidth: isBar ? 0 : 1.5,
-      pointRadius: isBar ? 0 : isolatedPointRadius,
-      pointHoverRadius: 4,
+      pointRadius: isBar ? 0 : pointRadius,
+      pointHoverRadius: 5,
       pointHitRadius: 6,
       spanGaps: false,
       maxBarThickness: 14,
@@ -148,6 +164,48 @@
     return parts.length === 2 ? [parts[1], parts[0]] : parts[0];
   }
 
+  // Time ticks fall on round UTC times chosen from the range alone, so every chart labels the
+  // same times whatever its width or second axis (Chart.js's own skipping depends on both).
+  var MAX_TIME_TICKS = 7;
+  var TICK_STEPS_MINUTES = [1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880];
+
+  function timeTickIndices(payload) {
+    var count = payload.labels.length;
+    var periodMs = payload.period_seconds * 1000;
+    var startMs = Date.parse(payload.start);
+    if (!count || !periodMs || isNaN(startMs)) {
+      return [];
+    }
+    var spanMinutes = (count * periodMs) / 60000;
+    var stepMs = null;
+    for (var i = 0; i < TICK_STEPS_MINUTES.length; i++) {
+      var candidate = TICK_STEPS_MINUTES[i] * 60000;
+      if (candidate % periodMs === 0 && spanMinutes / TICK_STEPS_MINUTES[i] <= MAX_TIME_TICKS) {
+        stepMs = candidate;
+        break;
+      }
+    }
+    stepMs = stepMs || periodMs * Math.ceil(count / MAX_TIME_TICKS);
+    var indices = [];
+    for (var index = 0; index < count; index++) {
+      if ((startMs + index * periodMs) % stepMs === 0) {
+        indices.push(index);
+      }
+    }
+    return indices;
+  }
+
+  function keepTimeTicks(scale) {
+    var payload = scale.chart.stratusPayload;
+    var wanted = {};
+    timeTickIndices(payload).forEach(function (index) {
+      wanted[index] = true;
+    });
+    scale.ticks = scale.ticks.filter(function (tick) {
+      return wanted[tick.value];
+    });
+  }
+
   // Bars are drawn under lines (dataset order), but legends and tooltips keep the server's order.
   function byDatasetIndex(a, b) {
     return a.datasetIndex - b.datasetIndex;
@@ -158,11 +216,13 @@
       x: {
         grid: { display: false },
         border: { color: "#c6c6cd" },
+        // Bars need half a period of room at each end; lines get the same so that the
+        // charts' time axes line up.
+        offset: true,
+        afterBuildTicks: keepTimeTicks,
         ticks: {
-          autoSkip: true,
-          autoSkipPadding: 16,
+          autoSkip: false,
           maxRotation: 0,
-          maxTicksLimit: 6,
           callback: timeTick,
         },
       },
@@ -253,9 +313,12 @@
         }
         var chart = Chart.getChart(canvas);
         if (!chart) {
-          new Chart(canvas, chartConfig(root, spec, payload));
+          chart = new Chart(canvas, chartConfig(root, spec, payload));
+          chart.stratusPayload = payload;
+          chart.update("none");
           return;
         }
+        chart.stratusPayload = payload;
         chart.data.labels = payload.labels;
         spec.datasets.forEach(function (dataset, index) {
           chart.data.datasets[index].data = dataset.data;
