@@ -124,6 +124,7 @@ RECENT_INVOCATION_FIELDS = (
     "status",
     "error_type",
     "duration_ms",
+    "init_duration_ms",
     "billed_duration_ms",
     "memory_size",
     "max_memory_used_mb",

@@ -11,41 +11,23 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connections
-from playwright.sync_api import (
-    ConsoleMessage,
-    Locator,
-    Page,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 from functions.blueprint_loader import blueprints_sync
 from functions.models import Function, Role
 from invocations.models import Invocation
 from invocations.models import TestEvent as SavedTestEvent  # pytest would collect Test*
+from tests.browser import PageProblems, chromium, query_database
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 DEFAULT_SCREENSHOT_DIR = "var/screenshots/tutorial"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -79,22 +61,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-T = TypeVar("T")
-
-
-def query_database(query: Callable[[], T]) -> T:
-    """Run `query` in another thread: Playwright's sync API keeps an event loop running in
-    this one, and Django refuses database calls from a thread with a running loop."""
-
-    def run() -> T:
-        try:
-            return query()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
-
 
 def screenshot_dir() -> Path:
     configured = os.environ.get("STRATUS_SCREENSHOT_DIR")
@@ -112,20 +78,12 @@ class Walkthrough:
 
     page: Page
     directory: Path
-    problems: list[str] = field(default_factory=list)
+    problems: PageProblems
     screenshots: list[Path] = field(default_factory=list)
-
-    def watch(self) -> None:
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("console", self._on_console)
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and "Content Security Policy" in message.text:
-            self.problems.append(f"CSP violation: {message.text}")
 
     def step(self, name: str, *, full_page: bool = True) -> None:
         """Check the page reported nothing wrong so far, then save it as the next step."""
-        assert self.problems == [], f"before step {name!r}: {self.problems}"
+        assert self.problems.messages == [], f"before step {name!r}: {self.problems.messages}"
         path = self.directory / f"{len(self.screenshots) + 1:02d}-{name}.png"
         if full_page:
             # A full-page capture draws the sticky header and sidebar where the page is
@@ -137,17 +95,13 @@ class Walkthrough:
 
 @contextmanager
 def walkthrough() -> Iterator[Walkthrough]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            walk = Walkthrough(page=page, directory=screenshot_dir())
-            walk.watch()
-            yield walk
-            assert walk.problems == [], walk.problems
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        walk = Walkthrough(page=page, directory=screenshot_dir(), problems=PageProblems())
+        walk.problems.watch(page)
+        yield walk
+        assert walk.problems.messages == [], walk.problems.messages
 
 
 def summary_value(result: Locator, label: str) -> Locator:
@@ -260,6 +214,8 @@ def run_test(walk: Walkthrough, *, cold: bool) -> str:
     ) as answer:
         page.get_by_role("button", name="Test", exact=True).click()
     assert answer.value.ok, answer.value.status
+    # The notice of the save does not outlive the Test run after it.
+    expect(page.locator("#test-event .alert-success")).to_have_count(0)
 
     request_id_shown = summary_value(result, "Request ID")
     if previous is not None:
@@ -281,6 +237,10 @@ def run_test(walk: Walkthrough, *, cold: bool) -> str:
     ]
     assert len(report_lines) == 1, logs.inner_text()
     assert report_lines[0].startswith(f"REPORT RequestId: {request_id}\t")
+    # Each of its tab-separated fields is kept whole when the line wraps.
+    expect(
+        logs.locator(".log-field").filter(has_text=re.compile(r"^Max Memory Used: \d+ MB$"))
+    ).to_have_count(1)
     return request_id
 
 
@@ -300,6 +260,11 @@ def check_monitor(walk: Walkthrough, request_ids: list[str]) -> None:
             .data.datasets[0].data.reduce((total, value) => total + (value || 0), 0)"""
     )
     assert charted == len(request_ids)
+    time_ticks = page.evaluate(
+        """() => [...document.querySelectorAll("[data-chart] canvas")].map((canvas) =>
+            Chart.getChart(canvas).scales.x.ticks.map((tick) => String(tick.label)).join())"""
+    )
+    assert len(set(time_ticks)) == 1, f"every chart labels the same times: {time_ticks}"
     walk.step("monitor-metrics")
 
     page.get_by_role("link", name="Logs", exact=True).click()
@@ -308,6 +273,9 @@ def check_monitor(walk: Walkthrough, request_ids: list[str]) -> None:
     listed = [row.locator("td").nth(1).inner_text() for row in rows.all()]
     assert listed == list(reversed(request_ids)), "newest first"
     expect(rows.locator(".status")).to_have_text(["Succeeded"] * len(request_ids))
+    init_durations = [row.locator("td").nth(4).inner_text() for row in rows.all()]
+    assert re.fullmatch(r"\d+\.\d\d ms", init_durations[-1]), "the cold start, listed last"
+    assert init_durations[:-1] == [""] * (len(request_ids) - 1), init_durations
     walk.step("monitor-logs")
 
     newest = rows.first

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from celery.result import AsyncResult
 from django.utils import timezone
 
 from invocations.models import Invocation
@@ -122,7 +123,8 @@ def test_event_invocations_run_and_leave_nothing_in_the_result_backend(user, liv
 
     assert finished.status == "succeeded"
     assert json.loads(finished.response)["echo"] == "later"
-    assert celery_app.backend.get(f"celery-task-meta-{invocation.request_id}") is None
+    # No stored result: Celery reports an unknown task id as PENDING.
+    assert AsyncResult(str(invocation.request_id), app=celery_app).state == "PENDING"
 
 
 def test_a_synchronous_result_is_read_once_and_removed(user, live_worker):
@@ -133,4 +135,5 @@ def test_a_synchronous_result_is_read_once_and_removed(user, live_worker):
     invocation = invoke(function, '{"key1": "now"}')
 
     assert invocation.status == "succeeded"
-    assert celery_app.backend.get(f"celery-task-meta-{invocation.request_id}") is None
+    # No stored result: Celery reports an unknown task id as PENDING.
+    assert AsyncResult(str(invocation.request_id), app=celery_app).state == "PENDING"

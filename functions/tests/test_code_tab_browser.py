@@ -9,25 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from functions import services
 from functions.models import Function
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.browser import signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,44 +36,21 @@ def function(user: User) -> Function:
     )
 
 
-@pytest.fixture
-def session_cookie(user: User) -> str:
-    client = Client()
-    client.force_login(user)
-    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
-
-
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """Playwright's sync API runs an event loop, during which Django refuses database calls in
-    this thread: tests read the database only outside this block."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def code_tab(live_server: Any, user: User, function: Function) -> Iterator[Page]:
+    """The function's Code tab, loaded without script errors. Tests read the database only
+    outside this block."""
+    with signed_in_page(live_server.url, user) as (page, problems):
+        page.goto(
+            live_server.url + reverse("functions:detail", kwargs={"pk": function.pk}) + "?tab=code"
+        )
+        expect(page.locator(".CodeMirror")).to_be_visible()
+        assert problems.messages == []
+        yield page
 
 
-def open_code_tab(browser: Browser, live_server: Any, session: str, function: Function) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(
-        live_server.url + reverse("functions:detail", kwargs={"pk": function.pk}) + "?tab=code"
-    )
-    expect(page.locator(".CodeMirror")).to_be_visible()
-    assert errors == []
-    return page
-
-
-def test_edit_then_deploy(live_server, session_cookie, function):
-    with chromium() as browser:
-        page = open_code_tab(browser, live_server, session_cookie, function)
+def test_edit_then_deploy(live_server, user, function):
+    with code_tab(live_server, user, function) as page:
         status = page.locator("[data-code-status]")
         deploy = page.get_by_role("button", name="Deploy")
         expect(status).to_be_hidden()
@@ -120,10 +85,8 @@ def test_edit_then_deploy(live_server, session_cookie, function):
     assert shown_sha == function.code_sha256
 
 
-def test_new_file_in_a_folder_then_ctrl_s(live_server, session_cookie, function):
-    with chromium() as browser:
-        page = open_code_tab(browser, live_server, session_cookie, function)
-
+def test_new_file_in_a_folder_then_ctrl_s(live_server, user, function):
+    with code_tab(live_server, user, function) as page:
         page.locator('.ide-tree-item[data-path="lib"] > .ide-row').click()
         page.get_by_role("button", name="New file").click()
         page.keyboard.type("extra.py")
@@ -138,9 +101,8 @@ def test_new_file_in_a_folder_then_ctrl_s(live_server, session_cookie, function)
     assert stored_files(function)["lib/extra.py"] == "def f():\n    return 2"
 
 
-def test_a_failed_deploy_keeps_the_edits(live_server, session_cookie, function):
-    with chromium() as browser:
-        page = open_code_tab(browser, live_server, session_cookie, function)
+def test_a_failed_deploy_keeps_the_edits(live_server, user, function):
+    with code_tab(live_server, user, function) as page:
         # Another tab deploys first.
         token = page.locator("#code-tab input[name=csrfmiddlewaretoken]").first.input_value()
         other = page.request.post(
@@ -161,12 +123,11 @@ def test_a_failed_deploy_keeps_the_edits(live_server, session_cookie, function):
     assert stored_files(function) == {"lambda_function.py": "# other\n"}
 
 
-def test_windows_line_endings_are_kept(live_server, session_cookie, user):
+def test_windows_line_endings_are_kept(live_server, user):
     function = services.function_create(
         owner=user, name="crlf", role=None, files={"lambda_function.py": "x = 1\r\ny = 2\r\n"}
     )
-    with chromium() as browser:
-        page = open_code_tab(browser, live_server, session_cookie, function)
+    with code_tab(live_server, user, function) as page:
         expect(page.locator("[data-code-eol]")).to_have_text("CRLF")
         expect(page.locator("[data-code-status]")).to_be_hidden()
 

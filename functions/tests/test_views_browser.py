@@ -3,76 +3,28 @@ the delete confirmation, and the environment variables table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from console.tests.factories import make_blueprint, make_function
 from functions.models import Function
+from tests.browser import signed_in_page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+# A form answered with 400 shows its errors in the page; the browser logs the status too.
+FORM_ERROR_STATUS = ("status of 400",)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def session_cookie(user: User) -> str:
-    client = Client()
-    client.force_login(user)
-    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
-
-
-@contextmanager
-def signed_in_page(live_server: Any, session: str) -> Iterator[tuple[Page, list[str]]]:
-    """A page with the user's session and a list collecting script errors and CSP reports.
-    Playwright runs an event loop, during which Django refuses database calls in this
-    thread: tests touch the database only outside this block."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-            )
-            page = context.new_page()
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on(
-                "console",
-                lambda message: (
-                    problems.append(message.text)
-                    if message.type == "error" and "status of 400" not in message.text
-                    else None
-                ),
-            )
-            yield page, problems
-        finally:
-            browser.close()
-
-
-def test_typing_in_the_filter_updates_the_table_in_place(
-    live_server: Any, user: User, session_cookie: str
-) -> None:
+def test_typing_in_the_filter_updates_the_table_in_place(live_server: Any, user: User) -> None:
     make_function(user, "orders-api")
     make_function(user, "billing-worker")
 
-    with signed_in_page(live_server, session_cookie) as (page, problems):
+    with signed_in_page(live_server.url, user, ignored=FORM_ERROR_STATUS) as (page, problems):
         page.goto(live_server.url + reverse("functions:list"))
         page.evaluate("window.notReloaded = true")
         page.get_by_placeholder("Filter functions by name").fill("bill")
@@ -82,16 +34,14 @@ def test_typing_in_the_filter_updates_the_table_in_place(
         expect(rows.first).to_contain_text("billing-worker")
         expect(page).to_have_url(f"{live_server.url}/functions/?q=bill&sort=name")
         assert page.evaluate("window.notReloaded") is True
-        assert problems == []
+        assert problems.messages == []
 
 
-def test_creating_a_function_from_a_blueprint(
-    live_server: Any, user: User, session_cookie: str
-) -> None:
+def test_creating_a_function_from_a_blueprint(live_server: Any, user: User) -> None:
     make_blueprint("echo-python", title="Echo", tags=["starter"])
     make_blueprint("queue-python", title="Queue consumer", tags=["sqs"])
 
-    with signed_in_page(live_server, session_cookie) as (page, problems):
+    with signed_in_page(live_server.url, user, ignored=FORM_ERROR_STATUS) as (page, problems):
         page.goto(live_server.url + reverse("functions:create"))
         gallery = page.locator("section[data-show-when='mode=blueprint']")
         expect(gallery).to_be_hidden()
@@ -110,17 +60,15 @@ def test_creating_a_function_from_a_blueprint(
             "Successfully created the function queue-reader."
         )
         expect(page.locator("h1")).to_have_text("queue-reader")
-        assert problems == []
+        assert problems.messages == []
 
     assert Function.objects.get(owner=user, name="queue-reader").blueprint == "queue-python"
 
 
-def test_delete_stays_disabled_until_confirm_is_typed(
-    live_server: Any, user: User, session_cookie: str
-) -> None:
+def test_delete_stays_disabled_until_confirm_is_typed(live_server: Any, user: User) -> None:
     function = make_function(user, "doomed")
 
-    with signed_in_page(live_server, session_cookie) as (page, problems):
+    with signed_in_page(live_server.url, user, ignored=FORM_ERROR_STATUS) as (page, problems):
         page.goto(live_server.url + reverse("functions:detail", kwargs={"pk": function.pk}))
         page.get_by_text("Actions").click()
         page.locator(".dropdown-menu").get_by_role("button", name="Delete").click()
@@ -141,13 +89,13 @@ def test_delete_stays_disabled_until_confirm_is_typed(
             "Successfully deleted function doomed."
         )
         expect(page.locator("h1")).to_contain_text("Functions")
-        assert problems == []
+        assert problems.messages == []
 
     assert not Function.objects.filter(pk=function.pk).exists()
 
 
 def test_environment_rows_are_added_in_the_browser_and_errors_show_at_the_row(
-    live_server: Any, user: User, session_cookie: str
+    live_server: Any, user: User
 ) -> None:
     function = make_function(user)
     edit_url = (
@@ -155,7 +103,7 @@ def test_environment_rows_are_added_in_the_browser_and_errors_show_at_the_row(
         + "?tab=configuration&section=environment&edit=1"
     )
 
-    with signed_in_page(live_server, session_cookie) as (page, problems):
+    with signed_in_page(live_server.url, user, ignored=FORM_ERROR_STATUS) as (page, problems):
         page.goto(live_server.url + edit_url)
         rows = page.locator("#environment-rows tr")
         expect(rows).to_have_count(1)
@@ -172,7 +120,7 @@ def test_environment_rows_are_added_in_the_browser_and_errors_show_at_the_row(
         bad_row.get_by_role("button", name="Remove").click()
         page.get_by_role("button", name="Save").click()
         expect(page.locator(".flash-stack")).to_contain_text("Successfully updated")
-        assert problems == []
+        assert problems.messages == []
 
     function.refresh_from_db()
     assert function.environment == {"STAGE": "prod"}

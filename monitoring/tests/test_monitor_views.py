@@ -5,30 +5,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from functions.services import function_create
 from invocations.models import Invocation
 from invocations.tests.helpers import invoke, make_function
 from monitoring.models import LogEvent, LogGroup, LogStream, MetricDatapoint
 from monitoring.tabs import monitor_tab_context
+from tests.browser import signed_in_page
 
 pytestmark = pytest.mark.django_db
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture
@@ -288,19 +277,17 @@ def test_invoking_a_function_shows_up_in_metrics_and_logs(signed_in, user):
     assert f"REPORT RequestId: {failed.request_id}\tDuration: " in logs
 
 
-@pytest.fixture
-def session_cookie(user):
-    client = Client()
-    client.force_login(user)
-    return {
-        "name": settings.SESSION_COOKIE_NAME,
-        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-    }
+def chart_time_ticks(page):
+    """Each chart's time-axis labels, joined by commas."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("[data-chart] canvas")].map((canvas) =>
+            Chart.getChart(canvas).scales.x.ticks.map((tick) => String(tick.label)).join())"""
+    )
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_monitor_tab_in_a_browser(live_server, session_cookie, user, function):
+def test_monitor_tab_in_a_browser(live_server, user, function):
     MetricDatapoint.objects.create(
         owner=user,
         metric_name="Invocations",
@@ -325,40 +312,38 @@ def test_monitor_tab_in_a_browser(live_server, session_cookie, user, function):
     )
     page_url = f"{live_server.url}{reverse('functions:detail', args=[function.pk])}?tab=monitor"
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.add_cookies([{**session_cookie, "url": live_server.url}])  # type: ignore[typeddict-item]
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(page_url)
+    with signed_in_page(live_server.url, user) as (page, problems):
+        page.goto(page_url)
 
-            page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 7")
-            invocations_chart = page.locator("[data-chart='invocations']")
-            expect(invocations_chart.locator("[data-chart-empty]")).to_be_hidden()
-            expect(page.locator("[data-chart='throttles'] [data-chart-empty]")).to_have_text(
-                "No data available."
-            )
+        page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 7")
+        invocations_chart = page.locator("[data-chart='invocations']")
+        expect(invocations_chart.locator("[data-chart-empty]")).to_be_hidden()
+        expect(page.locator("[data-chart='throttles'] [data-chart-empty]")).to_have_text(
+            "No data available."
+        )
 
-            page.locator("[data-monitor-range-form] button[value='1h']").click()
-            expect(invocations_chart.locator("[data-monitor-period]")).to_have_text("1 minute")
-            expect(page).to_have_url(re.compile(r"view=metrics&range=1h$"))
-            expect(page.locator("[data-monitor-status]")).to_contain_text("Updated")
+        ticks = chart_time_ticks(page)
+        assert len(set(ticks)) == 1, f"every chart labels the same times: {ticks}"
+        assert [label[-2:] for label in ticks[0].split(",")] in (["00", "30"] * 3, ["30", "00"] * 3)
 
-            page.locator("[data-monitor-view-link='logs']").click()
-            row = page.locator("[data-invocation-row]")
-            expect(row).to_have_count(1)
-            expect(page).to_have_url(re.compile(r"view=logs&range=1h$"))
-            row.focus()
-            page.keyboard.press("Enter")
-            expect(row).to_have_attribute("aria-expanded", "true")
-            expect(page.locator("pre.logs")).to_contain_text(
-                f"START RequestId: {invocation.request_id} Version: $LATEST"
-            )
-            page.keyboard.press("Enter")
-            expect(page.locator("pre.logs")).to_be_hidden()
-            assert errors == []
-        finally:
-            browser.close()
+        page.locator("[data-monitor-range-form] button[value='1h']").click()
+        expect(invocations_chart.locator("[data-monitor-period]")).to_have_text("1 minute")
+        expect(page).to_have_url(re.compile(r"view=metrics&range=1h$"))
+        expect(page.locator("[data-monitor-status]")).to_contain_text("Updated")
+        ticks = chart_time_ticks(page)
+        assert len(set(ticks)) == 1, ticks
+        assert all(label.endswith("0") for label in ticks[0].split(",")), ticks
+
+        page.locator("[data-monitor-view-link='logs']").click()
+        row = page.locator("[data-invocation-row]")
+        expect(row).to_have_count(1)
+        expect(page).to_have_url(re.compile(r"view=logs&range=1h$"))
+        row.focus()
+        page.keyboard.press("Enter")
+        expect(row).to_have_attribute("aria-expanded", "true")
+        expect(page.locator("pre.logs")).to_contain_text(
+            f"START RequestId: {invocation.request_id} Version: $LATEST"
+        )
+        page.keyboard.press("Enter")
+        expect(page.locator("pre.logs")).to_be_hidden()
+        assert problems.messages == []

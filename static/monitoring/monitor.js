@@ -195,8 +195,7 @@
     return indices;
   }
 
-  function keepTimeTicks(scale) {
-    var payload = scale.chart.stratusPayload;
+  function keepTimeTicks(scale, payload) {
     var wanted = {};
     timeTickIndices(payload).forEach(function (index) {
       wanted[index] = true;
@@ -219,7 +218,9 @@
         // Bars need half a period of room at each end; lines get the same so that the
         // charts' time axes line up.
         offset: true,
-        afterBuildTicks: keepTimeTicks,
+        afterBuildTicks: function (scale) {
+          keepTimeTicks(scale, stateOf(root).payload);
+        },
         ticks: {
           autoSkip: false,
           maxRotation: 0,
@@ -313,12 +314,9 @@
         }
         var chart = Chart.getChart(canvas);
         if (!chart) {
-          chart = new Chart(canvas, chartConfig(root, spec, payload));
-          chart.stratusPayload = payload;
-          chart.update("none");
+          new Chart(canvas, chartConfig(root, spec, payload));
           return;
         }
-        chart.stratusPayload = payload;
         chart.data.labels = payload.labels;
         spec.datasets.forEach(function (dataset, index) {
           chart.data.datasets[index].data = dataset.data;
