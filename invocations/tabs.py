@@ -17,7 +17,7 @@ from functions.models import Blueprint, Function
 from invocations import event_templates
 from invocations.errors import InvocationRejected
 from invocations.models import Invocation, TestEvent
-from invocations.test_events import MAX_PRIVATE_EVENTS, test_event_list_for_user
+from invocations.saved_events import MAX_PRIVATE_EVENTS, test_event_list_for_user
 
 EditorMode = Literal["new", "edit"]
 

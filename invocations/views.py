@@ -19,7 +19,7 @@ from functions.models import Function
 from functions.selectors import function_get_for_user
 from functions.views.detail import render_function_page
 from functions.views.http import AuthenticatedHttpRequest
-from invocations import event_templates, test_events
+from invocations import event_templates, saved_events
 from invocations.errors import InvocationRejected, InvocationWaitTimeout
 from invocations.forms import EventEditorForm, EventRenameForm
 from invocations.models import Invocation, TestEvent
@@ -74,7 +74,7 @@ def _posted_event(
     event_id = form.cleaned_data.get("event")
     if event_id is None:
         return None
-    return test_events.test_event_get_for_user(user=request.user, function=function, pk=event_id)
+    return saved_events.test_event_get_for_user(user=request.user, function=function, pk=event_id)
 
 
 def _posted_editor(
@@ -137,7 +137,7 @@ def save_event(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if event is not None and not form.cleaned_data.get("sharing"):
         shareable = event.shareable
     try:
-        saved = test_events.test_event_save(
+        saved = saved_events.test_event_save(
             user=request.user,
             function=function,
             name=event.name if event is not None else form.cleaned_data.get("name") or "",
@@ -161,12 +161,12 @@ def save_event(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def rename_event(request: AuthenticatedHttpRequest, pk: int, event_pk: int) -> HttpResponse:
     function = function_get_for_user(user=request.user, pk=pk)
-    event = test_events.test_event_get_for_user(user=request.user, function=function, pk=event_pk)
+    event = saved_events.test_event_get_for_user(user=request.user, function=function, pk=event_pk)
     form = EventRenameForm(request.POST)
     new_name = form.cleaned_data.get("name", "") if form.is_valid() else ""
     old_name = event.name
     try:
-        test_events.test_event_rename(user=request.user, event=event, name=new_name)
+        saved_events.test_event_rename(user=request.user, event=event, name=new_name)
     except ValidationError as exc:
         event.name = old_name
         editor = editor_context(
@@ -191,9 +191,9 @@ def rename_event(request: AuthenticatedHttpRequest, pk: int, event_pk: int) -> H
 @require_POST
 def delete_event(request: AuthenticatedHttpRequest, pk: int, event_pk: int) -> HttpResponse:
     function = function_get_for_user(user=request.user, pk=pk)
-    event = test_events.test_event_get_for_user(user=request.user, function=function, pk=event_pk)
+    event = saved_events.test_event_get_for_user(user=request.user, function=function, pk=event_pk)
     name = event.name
-    test_events.test_event_delete(user=request.user, event=event)
+    saved_events.test_event_delete(user=request.user, event=event)
     notice = f"The test event {name} was deleted."
     if not request.htmx:
         messages.success(request, notice)

@@ -9,7 +9,7 @@ from django.http import Http404
 # otherwise be collected by pytest as tests.
 from functions.services import function_create
 from invocations import models as invocation_models
-from invocations import test_events
+from invocations import saved_events
 
 pytestmark = pytest.mark.django_db
 
@@ -28,13 +28,13 @@ def teammate(db):
 
 
 def save(user, function, name, payload=HELLO, *, shareable=False, event=None):
-    return test_events.test_event_save(
+    return saved_events.test_event_save(
         user=user, function=function, name=name, payload=payload, shareable=shareable, event=event
     )
 
 
 def names(user, function):
-    return [e.name for e in test_events.test_event_list_for_user(user=user, function=function)]
+    return [e.name for e in saved_events.test_event_list_for_user(user=user, function=function)]
 
 
 def test_save_creates_a_private_event_for_its_creator_only(user, teammate, function):
@@ -92,7 +92,7 @@ def test_invalid_json_is_refused_with_line_and_column(user, function):
 
 
 def test_payload_over_6_mb_is_refused(user, function):
-    payload = '"' + "x" * test_events.MAX_PAYLOAD_BYTES + '"'
+    payload = '"' + "x" * saved_events.MAX_PAYLOAD_BYTES + '"'
 
     with pytest.raises(ValidationError) as excinfo:
         save(user, function, "Huge", payload)
@@ -101,7 +101,7 @@ def test_payload_over_6_mb_is_refused(user, function):
 
 
 def test_at_most_ten_private_events_per_user_per_function(user, teammate, function):
-    for number in range(test_events.MAX_PRIVATE_EVENTS):
+    for number in range(saved_events.MAX_PRIVATE_EVENTS):
         save(user, function, f"event{number}")
 
     with pytest.raises(ValidationError) as excinfo:
@@ -142,11 +142,11 @@ def test_private_events_of_others_cannot_be_read_or_changed(user, teammate, func
     private = save(user, function, "private")
 
     with pytest.raises(Http404):
-        test_events.test_event_get_for_user(user=teammate, function=function, pk=private.pk)
+        saved_events.test_event_get_for_user(user=teammate, function=function, pk=private.pk)
     with pytest.raises(PermissionDenied):
-        test_events.test_event_delete(user=teammate, event=private)
+        saved_events.test_event_delete(user=teammate, event=private)
     with pytest.raises(PermissionDenied):
-        test_events.test_event_rename(user=teammate, event=private, name="stolen")
+        saved_events.test_event_rename(user=teammate, event=private, name="stolen")
     with pytest.raises(PermissionDenied):
         save(teammate, function, "private", event=private)
 
@@ -155,15 +155,15 @@ def test_rename_changes_the_name_and_checks_it(user, function):
     event = save(user, function, "first")
     save(user, function, "second")
 
-    renamed = test_events.test_event_rename(user=user, event=event, name="renamed")
+    renamed = saved_events.test_event_rename(user=user, event=event, name="renamed")
     assert names(user, function) == ["renamed", "second"]
     assert renamed.pk == event.pk
 
     with pytest.raises(ValidationError) as taken:
-        test_events.test_event_rename(user=user, event=event, name="second")
+        saved_events.test_event_rename(user=user, event=event, name="second")
     assert "already exists" in taken.value.message_dict["name"][0]
     with pytest.raises(ValidationError) as bad:
-        test_events.test_event_rename(user=user, event=event, name="bad name")
+        saved_events.test_event_rename(user=user, event=event, name="bad name")
     assert set(bad.value.message_dict) == {"name"}
 
 
@@ -171,7 +171,7 @@ def test_delete_removes_the_event(user, teammate, function):
     event = save(user, function, "gone")
     shared = save(user, function, "shared", shareable=True)
 
-    test_events.test_event_delete(user=user, event=event)
-    test_events.test_event_delete(user=teammate, event=shared)
+    saved_events.test_event_delete(user=user, event=event)
+    saved_events.test_event_delete(user=teammate, event=shared)
 
     assert not invocation_models.TestEvent.objects.exists()

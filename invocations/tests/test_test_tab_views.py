@@ -16,7 +16,7 @@ from console.selectors import account_for_user
 from functions.models import Blueprint
 from functions.services import function_create
 from invocations import models as invocation_models
-from invocations import test_events, views
+from invocations import saved_events, views
 from invocations.errors import InvocationWaitTimeout
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def tab_url(function, **params):
 
 
 def make_event(user, function, name="MyEvent", payload='{"key1": "saved"}', shareable=False):
-    return test_events.test_event_save(
+    return saved_events.test_event_save(
         user=user, function=function, name=name, payload=payload, shareable=shareable
     )
 

@@ -27,7 +27,7 @@ MAX_PAYLOAD_BYTES = 6_291_456
 
 User: TypeAlias = AbstractBaseUser | AnonymousUser
 
-# The module name and the `test_event_*` services match pytest's collection patterns.
+# The `test_event_*` services match pytest's collection pattern when a test imports them.
 __test__ = False
 
 
