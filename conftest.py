@@ -91,3 +91,10 @@ def user(db: None) -> User:
 @pytest.fixture
 def other_user(db: None) -> User:
     return User.objects.create_user(username="bob", password="correct horse battery staple")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # WhiteNoise warns on every request when the collected-static folder does not exist.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)

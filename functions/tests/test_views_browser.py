@@ -94,33 +94,21 @@ def test_delete_stays_disabled_until_confirm_is_typed(live_server: Any, user: Us
     assert not Function.objects.filter(pk=function.pk).exists()
 
 
-def test_environment_rows_are_added_in_the_browser_and_errors_show_at_the_row(
-    live_server: Any, user: User
-) -> None:
-    function = make_function(user)
-    edit_url = (
-        reverse("functions:detail", kwargs={"pk": function.pk})
-        + "?tab=configuration&section=environment&edit=1"
-    )
+def test_the_arn_wraps_only_after_a_colon(live_server: Any, user: User) -> None:
+    function = make_function(user, "a-hyphenated-name-long-enough-to-need-a-second-line-somewhere")
 
-    with signed_in_page(live_server.url, user, ignored=FORM_ERROR_STATUS) as (page, problems):
-        page.goto(live_server.url + edit_url)
-        rows = page.locator("#environment-rows tr")
-        expect(rows).to_have_count(1)
-        page.get_by_role("button", name="Add environment variable").click()
-        expect(rows).to_have_count(2)
-        page.locator("input[name=env_key]").nth(0).fill("STAGE")
-        page.locator("input[name=env_value]").nth(0).fill("prod")
-        page.locator("input[name=env_key]").nth(1).fill("9LIVES")
-        page.locator("input[name=env_value]").nth(1).fill("cat")
-        page.get_by_role("button", name="Save").click()
-
-        bad_row = page.locator("#environment-rows tr").nth(1)
-        expect(bad_row).to_contain_text("'9LIVES' is not a valid name")
-        bad_row.get_by_role("button", name="Remove").click()
-        page.get_by_role("button", name="Save").click()
-        expect(page.locator(".flash-stack")).to_contain_text("Successfully updated")
+    with signed_in_page(live_server.url, user) as (page, problems):
+        page.goto(live_server.url + reverse("functions:detail", kwargs={"pk": function.pk}))
+        arn = page.locator("#function-arn")
+        copied = page.get_by_role("button", name="Copy ARN").first.get_attribute("data-copy")
+        expect(arn).to_have_text(copied or "")
+        expect(arn.locator("span").last).to_have_text(function.name)
+        for width in range(360, 1480, 40):
+            page.set_viewport_size({"width": width, "height": 800})
+            segment_lines = arn.evaluate(
+                """(arn) => [...arn.querySelectorAll(":scope > span")].map((segment) =>
+                    [...segment.getClientRects()].map((rect) => Math.round(rect.top)))"""
+            )
+            assert all(len(lines) == 1 for lines in segment_lines), (width, segment_lines)
+            assert arn.evaluate("(arn) => arn.scrollWidth <= arn.clientWidth"), width
         assert problems.messages == []
-
-    function.refresh_from_db()
-    assert function.environment == {"STAGE": "prod"}
