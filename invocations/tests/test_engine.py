@@ -363,3 +363,42 @@ def test_environments_left_by_a_dead_worker_are_removed(settings, tmp_path):
     assert removed == 1
     assert orphan.wait(timeout=5) == -9
     assert not (tmp_path / "abc").exists() and (tmp_path / "mine").exists()
+
+
+def test_the_sweeper_fails_a_running_invocation_whose_worker_died(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from invocations.services import invocation_sweep
+
+    function = make_function(user, HELLO)
+    invocation = Invocation.objects.create(
+        function=function,
+        function_name=function.name,
+        payload="{}",
+        code_sha256=function.code_sha256,
+        memory_size=function.memory_size,
+        timeout=function.timeout,
+        status="running",
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    still_running = Invocation.objects.create(
+        function=function,
+        function_name=function.name,
+        payload="{}",
+        code_sha256=function.code_sha256,
+        memory_size=function.memory_size,
+        timeout=function.timeout,
+        status="running",
+        started_at=timezone.now(),
+    )
+
+    swept = invocation_sweep()
+
+    invocation.refresh_from_db()
+    still_running.refresh_from_db()
+    assert swept["failed"] == 1
+    assert invocation.status == "failed" and invocation.error_type == "ServiceException"
+    assert "stopped before it finished" in json.loads(invocation.response)["errorMessage"]
+    assert still_running.status == "running"
