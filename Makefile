@@ -15,7 +15,7 @@ INSTALL_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help setup run test lint fmt bench
+.PHONY: help setup run test lint fmt bench runtimes
 
 help:
 	@echo "make run     set up (venv, dependencies, database, blueprints, admin) and serve the console"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make fmt     format and auto-fix with ruff"
 	@echo "make bench   run the benchmarks"
+	@echo "make runtimes  build the runtime container images (root, Docker, debootstrap)"
 
 $(INSTALL_STAMP): pyproject.toml
 	@if [ ! -x "$(PY)" ]; then \
@@ -84,3 +85,6 @@ fmt: $(INSTALL_STAMP)
 
 bench: $(INSTALL_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+runtimes: $(INSTALL_STAMP)
+	$(MANAGE) build_runtimes

@@ -46,6 +46,8 @@ class RuntimeRecipe:
     python_requirements: str = ""
     #: The Python version of the image's interpreter, to select binary wheels.
     python_version: str = ""
+    #: Locales compiled into the image (LANG is one of them).
+    locales: tuple[str, ...] = ()
     #: How the image starts the runtime: ENTRYPOINT and CMD.
     entrypoint: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
@@ -67,6 +69,7 @@ class RuntimeRecipe:
             "packages": sorted(self.debian_packages),
             "files": self.files,
             "python_version": self.python_version,
+            "locales": self.locales,
             "entrypoint": self.entrypoint,
             "command": self.command,
             "recipe": _folder_digest(self.recipe_dir),
@@ -93,13 +96,14 @@ PYTHON_3_11 = RuntimeRecipe(
     folder="python3_11",
     debian_suite="bookworm",
     # tini runs as PID 1: it reaps orphaned children and passes on how the runtime ended.
-    debian_packages=("python3", "libstdc++6", "ca-certificates", "tini"),
+    debian_packages=("python3", "libstdc++6", "ca-certificates", "locales", "tini"),
     files={
         "bootstrap": "/var/runtime/bootstrap",
         "lambda-runtime.pth": "/usr/lib/python3/dist-packages/lambda-runtime.pth",
     },
     python_requirements="requirements.txt",
     python_version="3.11",
+    locales=("en_US.UTF-8",),
     entrypoint=("/usr/bin/tini", "--"),
     command=("/var/runtime/bootstrap",),
 )

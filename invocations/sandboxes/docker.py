@@ -1,0 +1,484 @@
+"""The Docker backend: each execution environment is a container of its runtime's image.
+
+The container runs as Lambda's unprivileged user with a read-only root, the function's code
+mounted read-only at /var/task, a size-capped /tmp, memory without swap, CPU in proportion
+to memory, and no capabilities. It sits on its own bridge network, where it reaches the
+worker's Runtime API at the bridge's gateway address. Output is read from the container's
+attach stream, opened before the container starts so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import math
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import docker.utils
+import requests
+
+from invocations.runtimes import LAMBDA_GID, LAMBDA_UID, UnknownRuntime, image_for
+from invocations.sandboxes.base import EnvironmentSpec, Sandbox, SandboxBackend, SandboxError
+from invocations.sandboxes.process import describe_exit
+
+logger = logging.getLogger(__name__)
+
+NETWORK_NAME = "stratus-functions"
+BRIDGE_NAME = "stratus0"
+CONTAINER_PREFIX = "stratus-ee-"
+ENVIRONMENT_LABEL = "stratus.environment"
+FUNCTION_LABEL = "stratus.function"
+WORKER_LABEL = "stratus.worker"
+WORKER_STARTED_LABEL = "stratus.worker-started"
+
+_MB = 1024 * 1024
+# Lambda gives a function one vCPU at 1,769 MB and shares CPU in proportion to memory.
+_MEMORY_PER_VCPU_MB = 1769
+_READ_CHUNK = 64 * 1024
+# Output an idle environment prints is kept for its next invocation, up to this much.
+_IDLE_BUFFER_BYTES = 1024 * 1024
+_FRAME_HEADER_BYTES = 8
+_REMOVE_TIMEOUT_SECONDS = 10.0
+# After the stream ends, how often the engine is asked whether the runtime has exited.
+_EXIT_POLL_SECONDS = 0.05
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Where the Docker engine puts a container's memory cgroup, by cgroup version and driver.
+_PEAK_MEMORY_FILES = (
+    "system.slice/docker-{id}.scope/memory.peak",
+    "docker/{id}/memory.peak",
+    "memory/docker/{id}/memory.max_usage_in_bytes",
+    "memory/system.slice/docker-{id}.scope/memory.max_usage_in_bytes",
+)
+
+
+def docker_api(timeout: int = 60) -> docker.APIClient:
+    """A low-level client for the engine named by DOCKER_HOST (default: the local socket)."""
+    try:
+        return docker.APIClient(version="auto", timeout=timeout, **docker.utils.kwargs_from_env())
+    except docker.errors.DockerException as exc:
+        raise SandboxError(
+            f"the Docker engine is not reachable ({exc}); start dockerd and check DOCKER_HOST"
+        ) from exc
+
+
+def describe_exit_code(code: int) -> str:
+    """Lambda's wording for a container's exit code (128 + n means killed by signal n)."""
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return describe_exit(-signal.Signals(code - 128))
+    return f"exit status {code}"
+
+
+class DockerSandbox(Sandbox):
+    def __init__(
+        self,
+        *,
+        api: docker.APIClient,
+        environment_id: str,
+        container_id: str,
+        stream: socket.socket,
+        memory_size: int,
+    ) -> None:
+        self.environment_id = environment_id
+        self.container_id = container_id
+        self._api = api
+        self._stream = stream
+        self._memory_size = memory_size
+        self._lock = threading.RLock()
+        self._received = bytearray()
+        self._frame_remaining = 0
+        self._eof = False
+        self._silenced_by: int | None = None
+        self._next_exit_check = 0.0
+        self._exit_reason: str | None = None
+        self._oom_killed = False
+        self._stopped = False
+        self._peak_bytes = 0
+        self._peak_file: Path | None = None
+        self._peak_file_searched = False
+
+    def log_fileno(self) -> int:
+        return self._stream.fileno()
+
+    def read_output(self) -> bytes:
+        with self._lock:
+            self._receive(limit=None)
+            self._record_peak_memory()
+            return self._demultiplex()
+
+    def exit_reason(self) -> str | None:
+        """Asks the engine only once the attach stream has ended, and then at most every
+        _EXIT_POLL_SECONDS, so that the executor may call this as often as it likes."""
+        with self._lock:
+            if self._exit_reason is not None:
+                return self._exit_reason
+            if not self._eof:
+                self._receive(limit=_IDLE_BUFFER_BYTES)
+            now = time.monotonic()
+            if not self._eof or now < self._next_exit_check:
+                return None
+            self._next_exit_check = now + _EXIT_POLL_SECONDS
+            self._exit_reason = self._inspect_exit()
+            if self._exit_reason is None:
+                # The runtime closed its output but runs on: keep select() from spinning.
+                self._silence_stream()
+            return self._exit_reason
+
+    def max_memory_used_mb(self) -> int:
+        with self._lock:
+            if self._oom_killed:
+                return self._memory_size
+            self._record_peak_memory()
+            return math.ceil(self._peak_bytes / _MB)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._record_peak_memory()
+            if self._exit_reason is None:
+                self._exit_reason = describe_exit(-signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self._stream.close()
+            if self._silenced_by is not None:
+                os.close(self._silenced_by)
+                self._silenced_by = None
+            _remove_container(self._api, self.container_id)
+            self._stopped = True
+
+    def _receive(self, *, limit: int | None) -> None:
+        """Move what the attach stream holds into the buffer, without blocking."""
+        while not self._eof and (limit is None or len(self._received) < limit):
+            try:
+                chunk = self._stream.recv(_READ_CHUNK)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                return
+            self._received += chunk
+
+    def _demultiplex(self) -> bytes:
+        """The payload of Docker's stream frames: an 8-byte header (stream, size), then data.
+
+        A frame cut between two reads is continued on the next one.
+        """
+        buffer = self._received
+        output = bytearray()
+        position = 0
+        while position < len(buffer):
+            if self._frame_remaining:
+                take = min(self._frame_remaining, len(buffer) - position)
+                output += buffer[position : position + take]
+                position += take
+                self._frame_remaining -= take
+            elif len(buffer) - position >= _FRAME_HEADER_BYTES:
+                header = buffer[position : position + _FRAME_HEADER_BYTES]
+                self._frame_remaining = int.from_bytes(header[4:8], "big")
+                position += _FRAME_HEADER_BYTES
+            else:
+                break
+        del buffer[:position]
+        return bytes(output)
+
+    def _silence_stream(self) -> None:
+        """Put a pipe that stays empty in place of the ended stream, under the same fd."""
+        if self._silenced_by is not None or self._stream.fileno() < 0:
+            return
+        read_end, write_end = os.pipe()
+        os.dup2(read_end, self._stream.fileno())
+        os.close(read_end)
+        self._silenced_by = write_end
+
+    def _inspect_exit(self) -> str | None:
+        """Lambda's wording for how the container ended; None if it is still running (its
+        stream can end a moment before the engine records the exit)."""
+        try:
+            state = self._api.inspect_container(self.container_id)["State"]
+        except docker.errors.NotFound:
+            return describe_exit(-signal.SIGKILL)
+        except _ENGINE_ERRORS as exc:
+            logger.warning("could not inspect container %s: %s", self.container_id, exc)
+            return None
+        if state.get("Running"):
+            return None
+        code = int(state.get("ExitCode") or 0)
+        # OOMKilled is sticky and container-wide: it names the cause only with SIGKILL.
+        self._oom_killed = bool(state.get("OOMKilled")) and code == 128 + signal.SIGKILL
+        return describe_exit_code(code)
+
+    def _record_peak_memory(self) -> None:
+        peak_file = self._find_peak_file()
+        if peak_file is None:
+            return
+        try:
+            value = int(peak_file.read_text())
+        except (OSError, ValueError):
+            return
+        self._peak_bytes = max(self._peak_bytes, value)
+
+    def _find_peak_file(self) -> Path | None:
+        if not self._peak_file_searched:
+            self._peak_file_searched = True
+            for pattern in _PEAK_MEMORY_FILES:
+                candidate = _CGROUP_ROOT / pattern.format(id=self.container_id)
+                if candidate.exists():
+                    self._peak_file = candidate
+                    break
+            else:
+                if not self._eof:
+                    logger.warning("no memory cgroup for container %s", self.container_id)
+        return self._peak_file
+
+
+class DockerSandboxBackend(SandboxBackend):
+    isolates = True
+
+    def __init__(
+        self,
+        *,
+        network: str = NETWORK_NAME,
+        bridge_name: str = BRIDGE_NAME,
+        # Lambda's share at 128 MB is 0.07 vCPU; under about 0.25 the runtime's own start
+        # (some 30 ms of CPU) is spread over several 100 ms CFS periods and doubles.
+        min_cpus: float = 0.25,
+        pids_limit: int = 1024,
+        open_files: int = 1024,
+        log_max_size: str = "1m",
+        oom_score_adj: int = 500,
+    ) -> None:
+        self.api = docker_api()
+        self.network = network
+        self.min_cpus = min_cpus
+        self.pids_limit = pids_limit
+        self.open_files = open_files
+        self.log_max_size = log_max_size
+        self.oom_score_adj = oom_score_adj
+        self.host_cpus = os.cpu_count() or 1
+        self.runtime_api_bind_host = _ensure_network(self.api, network, bridge_name)
+
+    def start(self, spec: EnvironmentSpec, *, runtime_api_port: int) -> Sandbox:
+        try:
+            image = image_for(spec.runtime)
+        except UnknownRuntime as exc:
+            raise SandboxError(str(exc)) from exc
+        name = f"{CONTAINER_PREFIX}{spec.environment_id}"
+        environment = {
+            **spec.environment,
+            "AWS_LAMBDA_RUNTIME_API": f"{self.runtime_api_bind_host}:{runtime_api_port}",
+            "LAMBDA_TASK_ROOT": "/var/task",
+        }
+        try:
+            container = self.api.create_container(
+                image,
+                name=name,
+                user=f"{LAMBDA_UID}:{LAMBDA_GID}",
+                working_dir="/var/task",
+                environment=environment,
+                labels={**spec.labels, **self._worker_labels(spec)},
+                host_config=self._host_config(spec),
+                stdin_open=False,
+                tty=False,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"the runtime image {image} is missing: run `manage.py build_runtimes`"
+            ) from exc
+        except _ENGINE_ERRORS as exc:
+            raise SandboxError(f"could not create container {name}: {exc}") from exc
+        container_id = str(container["Id"])
+        try:
+            # Attached before it starts, so the runtime's first bytes are in the stream.
+            attached = self.api.attach_socket(
+                container_id, params={"stdout": 1, "stderr": 1, "stream": 1}
+            )
+            stream = _raw_socket(attached)
+            stream.setblocking(False)
+            self.api.start(container_id)
+        except BaseException as exc:
+            _remove_container(self.api, container_id)
+            if isinstance(exc, _ENGINE_ERRORS):
+                raise SandboxError(f"could not start container {name}: {exc}") from exc
+            raise
+        return DockerSandbox(
+            api=self.api,
+            environment_id=spec.environment_id,
+            container_id=container_id,
+            stream=stream,
+            memory_size=spec.memory_size,
+        )
+
+    def remove_orphans(self) -> int:
+        """Remove containers of this host's workers that are no longer running.
+
+        A worker is known by host name, pid and the pid's start time, so a new process that
+        happens to reuse a dead worker's pid does not keep that worker's containers alive.
+        """
+        host = socket.gethostname()
+        removed = 0
+        try:
+            containers = self.api.containers(all=True, filters={"label": WORKER_LABEL})
+        except _ENGINE_ERRORS as exc:
+            raise SandboxError(f"could not list containers: {exc}") from exc
+        for container in containers:
+            labels = container.get("Labels") or {}
+            worker_host, _, pid_text = labels.get(WORKER_LABEL, "").rpartition(":")
+            if worker_host != host or not pid_text.isdigit():
+                continue
+            if _worker_is_running(int(pid_text), labels.get(WORKER_STARTED_LABEL, "")):
+                continue
+            try:
+                _remove_container(self.api, str(container["Id"]))
+            except SandboxError:
+                logger.exception("could not remove orphaned container %s", container["Id"])
+                continue
+            removed += 1
+        return removed
+
+    def _worker_labels(self, spec: EnvironmentSpec) -> dict[str, str]:
+        pid = os.getpid()
+        return {
+            ENVIRONMENT_LABEL: spec.environment_id,
+            WORKER_LABEL: f"{socket.gethostname()}:{pid}",
+            WORKER_STARTED_LABEL: _process_start_time(pid),
+        }
+
+    def _host_config(self, spec: EnvironmentSpec) -> dict[str, Any]:
+        memory = spec.memory_size * _MB
+        cpus = min(
+            float(self.host_cpus), max(self.min_cpus, spec.memory_size / _MEMORY_PER_VCPU_MB)
+        )
+        host_config: dict[str, Any] = self.api.create_host_config(
+            mounts=[
+                docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True)
+            ],
+            read_only=True,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={spec.ephemeral_storage}m,mode=1777"},
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(cpus * 1e9),
+            cpu_shares=max(2, round(1024 * spec.memory_size / _MEMORY_PER_VCPU_MB)),
+            pids_limit=self.pids_limit,
+            ulimits=[
+                docker.types.Ulimit(name="nofile", soft=self.open_files, hard=self.open_files),
+                docker.types.Ulimit(name="core", soft=0, hard=0),
+            ],
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            oom_score_adj=self.oom_score_adj,
+            network_mode=self.network,
+            log_config=docker.types.LogConfig(
+                type="json-file", config={"max-size": self.log_max_size, "max-file": "1"}
+            ),
+        )
+        return host_config
+
+
+def _ensure_network(api: docker.APIClient, name: str, bridge_name: str) -> str:
+    """Create the functions' bridge network if missing; return its gateway address."""
+    network = _find_network(api, name)
+    if network is None:
+        try:
+            api.create_network(
+                name,
+                driver="bridge",
+                options={
+                    # Containers on it cannot reach one another.
+                    "com.docker.network.bridge.enable_icc": "false",
+                    "com.docker.network.bridge.name": bridge_name,
+                },
+                labels={"stratus.network": "functions"},
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            # Another worker may have created it first.
+            if exc.status_code != 409:
+                raise SandboxError(f"could not create network {name}: {exc}") from exc
+        network = _find_network(api, name)
+    if network is None:
+        raise SandboxError(f"network {name} could not be created")
+    if (network.get("Options") or {}).get("com.docker.network.bridge.enable_icc") != "false":
+        logger.warning("network %s lets its containers reach one another", name)
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    raise SandboxError(f"network {name} has no gateway address")
+
+
+def _find_network(api: docker.APIClient, name: str) -> dict[str, Any] | None:
+    # The name filter matches substrings; the oldest exact match wins if several exist.
+    matches = [n for n in api.networks(names=[name]) if n.get("Name") == name]
+    if not matches:
+        return None
+    oldest = min(matches, key=lambda n: str(n.get("Created", "")))
+    network: dict[str, Any] = api.inspect_network(oldest["Id"])
+    return network
+
+
+def _raw_socket(attached: Any) -> socket.socket:
+    """The socket under the SDK's attach stream (a SocketIO over a Unix or TCP socket)."""
+    raw = getattr(attached, "_sock", attached)
+    if not isinstance(raw, socket.socket):
+        raise SandboxError("the Docker attach stream is not a socket (DOCKER_HOST over SSH?)")
+    return raw
+
+
+def _remove_container(api: docker.APIClient, container_id: str) -> None:
+    """Kill and remove the container; return only once the engine no longer knows it."""
+    give_up = time.monotonic() + _REMOVE_TIMEOUT_SECONDS
+    while True:
+        try:
+            api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            # 409: a removal is already in progress; wait for it below.
+            if exc.status_code != 409:
+                raise SandboxError(f"could not remove container {container_id}: {exc}") from exc
+        except requests.RequestException as exc:
+            raise SandboxError(f"could not remove container {container_id}: {exc}") from exc
+        try:
+            api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return
+        except _ENGINE_ERRORS as exc:
+            raise SandboxError(f"could not check container {container_id}: {exc}") from exc
+        if time.monotonic() > give_up:
+            raise SandboxError(f"container {container_id} is still there after removal")
+        time.sleep(0.05)
+
+
+def _process_start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ("" if unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _worker_is_running(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return not started or _process_start_time(pid) == started
