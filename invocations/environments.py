@@ -100,7 +100,13 @@ class ExecutionEnvironment:
         try:
             self.sandbox: Sandbox = backend.start(spec, runtime_api_port=self.api.port)
         except BaseException:
+            self.api.admit_only(None)
             self.api.close()
+            raise
+        try:
+            self.api.admit_only(self.sandbox.runtime_client_address())
+        except BaseException:
+            self.destroy()
             raise
         self.init_reported = False
         self.last_used = time.monotonic()

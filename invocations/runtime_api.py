@@ -19,6 +19,8 @@ from typing import Any
 
 API_PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# How long a connection waits for the worker to say which address may use this endpoint.
+ADMISSION_TIMEOUT_SECONDS = 10.0
 _READ_CHUNK = 256 * 1024
 
 
@@ -66,6 +68,8 @@ class RuntimeApiServer:
         # A new environment's first event waits until the worker has read the runtime's
         # init output, so that output and the invocation's own never interleave.
         self._gate_open = False
+        self._admission_decided = threading.Event()
+        self._admitted_address: str | None = None
         self.first_poll_at: float | None = None
         self.delivered_at: float | None = None
         self._notify_reader, self._notify_writer = socket.socketpair()
@@ -96,6 +100,20 @@ class RuntimeApiServer:
             self._outcome = None
             self.delivered_at = None
             self._event_ready.notify_all()
+
+    def admit_only(self, address: str | None) -> None:
+        """Serve only requests from `address` (None: from anyone who can connect).
+
+        Other environments' runtimes can reach this port too; without this, one function
+        could take another's events.
+        """
+        self._admitted_address = address
+        self._admission_decided.set()
+
+    def admits(self, address: str) -> bool:
+        if not self._admission_decided.wait(ADMISSION_TIMEOUT_SECONDS):
+            return False
+        return self._admitted_address is None or address == self._admitted_address
 
     @property
     def gate_open(self) -> bool:
@@ -171,6 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # Without this, every response pays the 40 ms delayed-ACK stall.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        if self.server.api.admits(self.client_address[0]):
+            super().handle()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

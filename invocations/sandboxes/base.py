@@ -59,6 +59,11 @@ class Sandbox(abc.ABC):
     def stop(self) -> None:
         """Kill the environment and return only once it is gone."""
 
+    def runtime_client_address(self) -> str | None:
+        """The only address the runtime's Runtime API requests may come from, or None when
+        the backend cannot tell them apart (the process backend: all on loopback)."""
+        return None
+
 
 class SandboxBackend(abc.ABC):
     """Starts sandboxes. One instance lives in each worker process."""

@@ -90,9 +90,11 @@ class DockerSandbox(Sandbox):
         container_id: str,
         stream: socket.socket,
         memory_size: int,
+        network: str,
     ) -> None:
         self.environment_id = environment_id
         self.container_id = container_id
+        self._network = network
         self._api = api
         self._stream = stream
         self._memory_size = memory_size
@@ -135,6 +137,17 @@ class DockerSandbox(Sandbox):
                 # The runtime closed its output but runs on: keep select() from spinning.
                 self._silence_stream()
             return self._exit_reason
+
+    def runtime_client_address(self) -> str | None:
+        try:
+            details = self._api.inspect_container(self.container_id)
+        except _ENGINE_ERRORS as exc:
+            raise SandboxError(f"could not inspect container {self.container_id}: {exc}") from exc
+        networks = (details.get("NetworkSettings") or {}).get("Networks") or {}
+        address = (networks.get(self._network) or {}).get("IPAddress")
+        if not address:
+            raise SandboxError(f"container {self.container_id} has no address on {self._network}")
+        return str(address)
 
     def max_memory_used_mb(self) -> int:
         with self._lock:
@@ -320,6 +333,7 @@ class DockerSandboxBackend(SandboxBackend):
             container_id=container_id,
             stream=stream,
             memory_size=spec.memory_size,
+            network=self.network,
         )
 
     def remove_orphans(self) -> int:

@@ -337,6 +337,7 @@ def test_output_frames_are_joined_across_reads():
         container_id="frames",
         stream=ours,
         memory_size=128,
+        network="stratus-functions",
     )
     payloads = [(1, b"hello "), (2, b"from stderr\n"), (1, b"x" * 70_000), (2, b"end")]
     frames = b"".join(
@@ -381,6 +382,7 @@ def _ended_sandbox(engine: _Engine) -> DockerSandbox:
         container_id="ended",
         stream=ours,
         memory_size=128,
+        network="stratus-functions",
     )
 
 
@@ -412,3 +414,37 @@ def test_out_of_memory_is_read_from_the_exit_code_and_the_flag(state, reason, me
 
     assert sandbox.exit_reason() == reason
     assert sandbox.max_memory_used_mb() == memory
+
+
+def test_a_function_cannot_take_another_functions_events(user, docker_backend):
+    victim = make_function(
+        user, "def lambda_handler(event, context):\n    return 'mine'\n", name="victim"
+    )
+    invoke(victim)
+    pool = environments.get_pool()
+    (victim_environment,) = [e for group in pool._idle.values() for e in group]
+    address = f"{pool.backend.runtime_api_bind_host}:{victim_environment.api.port}"
+    thief = make_function(
+        user,
+        """
+        import http.client
+
+        def lambda_handler(event, context):
+            host, port = event["address"].split(":")
+            connection = http.client.HTTPConnection(host, int(port), timeout=5)
+            try:
+                connection.request("GET", "/2018-06-01/runtime/invocation/next")
+                response = connection.getresponse()
+                return f"got {response.status}: {response.read()[:200]!r}"
+            except Exception as exc:
+                return f"refused: {type(exc).__name__}"
+        """,
+        name="thief",
+    )
+
+    stolen = invoke(thief, json.dumps({"address": address}))
+
+    assert json.loads(stolen.response).startswith("refused: "), stolen.response
+    after = invoke(victim)
+    assert json.loads(after.response) == "mine"
+    assert after.init_duration_ms is None, "the victim's environment must still serve it"

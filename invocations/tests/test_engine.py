@@ -402,3 +402,20 @@ def test_the_sweeper_fails_a_running_invocation_whose_worker_died(user):
     assert invocation.status == "failed" and invocation.error_type == "ServiceException"
     assert "stopped before it finished" in json.loads(invocation.response)["errorMessage"]
     assert still_running.status == "running"
+
+
+def test_the_runtime_api_serves_only_the_admitted_address():
+    import http.client
+
+    from invocations.runtime_api import RuntimeApiServer
+
+    api = RuntimeApiServer("127.0.0.1")
+    api.admit_only("10.255.255.1")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            connection.request("GET", "/2018-06-01/runtime/invocation/next")
+            connection.getresponse()
+        assert api.first_poll_at is None
+    finally:
+        api.close()
