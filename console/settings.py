@@ -224,8 +224,9 @@ STRATUS_CODE_CACHE_DIR = VAR_DIR / "code"
 STRATUS_SANDBOX_DIR = VAR_DIR / "sandboxes"
 # Idle execution environments are stopped after this many seconds.
 STRATUS_EE_KEEP_ALIVE = env_int("STRATUS_EE_KEEP_ALIVE", 600)
-# Host address the worker's Runtime API servers bind to.
-STRATUS_RUNTIME_API_HOST = os.environ.get("STRATUS_RUNTIME_API_HOST", "127.0.0.1")
+# Ports the worker's Runtime API servers (one per execution environment) listen on; the
+# Docker backend's firewall lets functions reach only these on the host.
+STRATUS_RUNTIME_API_PORTS = os.environ.get("STRATUS_RUNTIME_API_PORTS", "20000-29999")
 # Bytes of log output kept per invocation before a truncation marker.
 STRATUS_MAX_LOG_BYTES = env_int("STRATUS_MAX_LOG_BYTES", 256 * 1024)
 # Queued invocations older than this are republished by the sweeper (lost broker message).

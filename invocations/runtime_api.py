@@ -9,7 +9,9 @@ long-polls /next, and posts /response or /error; the worker's invoking thread wa
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import random
 import socket
 import threading
 import time
@@ -17,10 +19,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
 API_PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 # How long a connection waits for the worker to say which address may use this endpoint.
 ADMISSION_TIMEOUT_SECONDS = 10.0
+_BIND_ATTEMPTS = 64
 _READ_CHUNK = 256 * 1024
 
 
@@ -74,7 +80,7 @@ class RuntimeApiServer:
         self.delivered_at: float | None = None
         self._notify_reader, self._notify_writer = socket.socketpair()
         self._notify_reader.setblocking(False)
-        self._server = _Server((host, 0), _Handler, api=self)
+        self._server = _bind_in_range(host, port_range(), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True
         )
@@ -170,6 +176,34 @@ class RuntimeApiServer:
     def _signal(self) -> None:
         with contextlib.suppress(OSError):
             self._notify_writer.send(b"!")
+
+
+def port_range() -> tuple[int, int]:
+    """STRATUS_RUNTIME_API_PORTS, e.g. "20000-29999"."""
+    text = str(settings.STRATUS_RUNTIME_API_PORTS)
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"STRATUS_RUNTIME_API_PORTS must be like 20000-29999: {text!r}"
+        ) from exc
+    if not 1024 <= first <= last <= 65535:
+        raise ImproperlyConfigured(f"STRATUS_RUNTIME_API_PORTS is out of range: {text!r}")
+    return first, last
+
+
+def _bind_in_range(host: str, ports: tuple[int, int], api: RuntimeApiServer) -> _Server:
+    first, last = ports
+    candidates = list(range(first, last + 1))
+    random.shuffle(candidates)
+    for port in candidates[:_BIND_ATTEMPTS]:
+        try:
+            return _Server((host, port), _Handler, api=api)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free Runtime API port in {first}-{last} on {host}")
 
 
 class _Server(ThreadingHTTPServer):

@@ -419,3 +419,17 @@ def test_the_runtime_api_serves_only_the_admitted_address():
         assert api.first_poll_at is None
     finally:
         api.close()
+
+
+def test_runtime_api_servers_listen_in_the_configured_port_range(settings):
+    from invocations.runtime_api import RuntimeApiServer
+
+    settings.STRATUS_RUNTIME_API_PORTS = "23000-23009"
+    servers = [RuntimeApiServer("127.0.0.1") for _ in range(5)]
+    try:
+        ports = {server.port for server in servers}
+        assert len(ports) == 5
+        assert all(23000 <= port <= 23009 for port in ports)
+    finally:
+        for server in servers:
+            server.close()
