@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "functions",
     "invocations",
     "monitoring",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -224,9 +225,26 @@ STRATUS_CODE_CACHE_DIR = VAR_DIR / "code"
 STRATUS_SANDBOX_DIR = VAR_DIR / "sandboxes"
 # Idle execution environments are stopped after this many seconds.
 STRATUS_EE_KEEP_ALIVE = env_int("STRATUS_EE_KEEP_ALIVE", 600)
+# The configured memory of all live execution environments of a worker stays within this
+# (default: 75% of the host's physical memory); idle ones are evicted to make room.
+STRATUS_EE_MEMORY_BUDGET_MB = env_int(
+    "STRATUS_EE_MEMORY_BUDGET_MB",
+    os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // 2**20,
+)
+# Execution environments a worker starts at once, at most (default: two per CPU).
+STRATUS_EE_MAX_CONCURRENT_COLD_STARTS = env_int(
+    "STRATUS_EE_MAX_CONCURRENT_COLD_STARTS", 2 * (os.cpu_count() or 1)
+)
+# Longest an invocation waits for a busy environment of its function that is about to be
+# free, instead of starting another one (milliseconds; never longer than a measured start).
+STRATUS_EE_BURST_WAIT_MS = env_int("STRATUS_EE_BURST_WAIT_MS", 100)
+# Longest an invocation waits for memory or a cold-start slot before it fails (seconds).
+STRATUS_EE_CAPACITY_WAIT = env_int("STRATUS_EE_CAPACITY_WAIT", 10)
 # Ports the worker's Runtime API servers (one per execution environment) listen on; the
 # Docker backend's firewall lets functions reach only these on the host.
 STRATUS_RUNTIME_API_PORTS = os.environ.get("STRATUS_RUNTIME_API_PORTS", "20000-29999")
+# Key for secrets stored at rest (access key secrets); derived from SECRET_KEY when empty.
+STRATUS_SECRETS_KEY = os.environ.get("STRATUS_SECRETS_KEY", "")
 # Bytes of log output kept per invocation before a truncation marker.
 STRATUS_MAX_LOG_BYTES = env_int("STRATUS_MAX_LOG_BYTES", 256 * 1024)
 # Queued invocations older than this are republished by the sweeper (lost broker message).

@@ -15,4 +15,5 @@ urlpatterns = [
     path("functions/", include("functions.code_urls")),
     path("invocations/", include("invocations.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("", include("api.urls")),
 ]

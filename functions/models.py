@@ -94,6 +94,11 @@ class Function(models.Model):
         max_length=16, choices=LastUpdateStatus.choices, default=LastUpdateStatus.SUCCESSFUL
     )
     revision_id = models.UUIDField(default=uuid.uuid4)
+    tags: models.JSONField[dict[str, str], dict[str, str]] = models.JSONField(
+        default=dict, blank=True
+    )
+    # Stored and reported by the API; the invocation engine does not enforce it yet.
+    reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_modified = models.DateTimeField()
 

@@ -182,10 +182,15 @@ def function_create(
 
 
 def _store_package(zip_bytes: bytes) -> CodeArtifact:
+    """Store the package and lock its row until the transaction ends, so that a concurrent
+    clean-up cannot delete it before a function points at it."""
     try:
-        return packaging.store(zip_bytes)
+        artifact = packaging.store(zip_bytes)
+        if not CodeArtifact.objects.select_for_update().filter(pk=artifact.pk).exists():
+            artifact = packaging.store(zip_bytes)
     except ValidationError as exc:
         raise ValidationError({"code": exc.messages}) from exc
+    return artifact
 
 
 def function_deploy_code(
@@ -199,6 +204,7 @@ def function_deploy_code(
             raise ValidationError({"code": exc.messages}) from exc
     with transaction.atomic():
         locked = Function.objects.select_for_update().get(pk=function.pk)
+        previous = locked.code_id
         artifact = _store_package(zip_bytes)
         locked.code = artifact
         locked.code_sha256 = packaging.digest(zip_bytes).code_sha256
@@ -206,7 +212,8 @@ def function_deploy_code(
         locked.last_modified = timezone.now()
         locked.revision_id = uuid.uuid4()
         locked.save()
-    _delete_unused_artifacts()
+        if previous != artifact.pk:
+            _delete_if_unused(previous)
     return locked
 
 
@@ -236,9 +243,17 @@ def function_delete(*, function: Function) -> None:
     """Delete the function, its test events and invocation records. Its log group stays,
     as Lambda's does."""
     with transaction.atomic():
+        code = function.code_id
         function.delete()
-    _delete_unused_artifacts()
+        _delete_if_unused(code)
 
 
-def _delete_unused_artifacts() -> None:
-    CodeArtifact.objects.filter(functions__isnull=True).delete()
+def _delete_if_unused(artifact_pk: str) -> None:
+    """Delete a package no function points at any more. A row another transaction holds
+    (it is about to use the package) is skipped."""
+    unused = list(
+        CodeArtifact.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=artifact_pk, functions__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    CodeArtifact.objects.filter(pk__in=unused).delete()

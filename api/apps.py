@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = "Lambda API"
+
+    def ready(self) -> None:
+        from api import checks  # noqa: F401  (registers the checks)
