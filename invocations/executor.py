@@ -97,9 +97,15 @@ class _OutputCollector:
 
 
 def execute(
-    pool: EnvironmentPool, snapshot: FunctionSnapshot, request: InvocationRequest
+    pool: EnvironmentPool,
+    snapshot: FunctionSnapshot,
+    request: InvocationRequest,
+    *,
+    acquire_timeout: float | None = None,
 ) -> ExecutionResult:
-    environment, cold = pool.acquire(snapshot)
+    """Run one invocation; `acquire_timeout` bounds the wait for an execution environment
+    (None: the pool's own limit), past which EnvironmentCapacityError is raised."""
+    environment, cold = pool.acquire(snapshot, timeout=acquire_timeout)
     reusable = False
     try:
         result, reusable = _run(environment, cold, snapshot, request)

@@ -44,7 +44,13 @@ def _dimensions(snapshot: FunctionSnapshot, qualifier: str) -> list[tuple[str, s
     return dimensions
 
 
+THROTTLED_ERROR_TYPE = "TooManyRequestsException"
+
+
 def _samples(result: ExecutionResult, concurrency: int) -> list[MetricSample]:
+    if result.error_type == THROTTLED_ERROR_TYPE:
+        # Lambda counts a throttled request only as a throttle: nothing was invoked.
+        return [MetricSample("Throttles", 1)]
     return [
         MetricSample("Invocations", 1),
         MetricSample("Errors", 0 if result.succeeded else 1),

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import random
+import selectors
 import socket
 import threading
 import time
@@ -81,9 +82,8 @@ class RuntimeApiServer:
         self._notify_reader, self._notify_writer = socket.socketpair()
         self._notify_reader.setblocking(False)
         self._server = _bind_in_range(host, port_range(), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True
-        )
+        self._stop_reader, self._stop_writer = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     @property
@@ -139,10 +139,28 @@ class RuntimeApiServer:
         with self._lock:
             self._closed = True
             self._event_ready.notify_all()
-        self._server.shutdown()
+        self._stop_writer.send(b"!")
+        self._thread.join()
         self._server.server_close()
-        self._notify_reader.close()
-        self._notify_writer.close()
+        for sock in (
+            self._notify_reader,
+            self._notify_writer,
+            self._stop_reader,
+            self._stop_writer,
+        ):
+            sock.close()
+
+    def _serve(self) -> None:
+        # serve_forever() notices a shutdown only at its next poll; this loop wakes at once.
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._stop_reader, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._stop_reader:
+                        return
+                    # Readable: accept() will not block.
+                    self._server.handle_request()
 
     # --- called from the HTTP handler threads ------------------------------------------
 

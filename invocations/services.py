@@ -21,7 +21,7 @@ from django.utils import timezone
 from console.celery import app as celery_app
 from console.selectors import account_for_user, function_arn
 from functions.models import Function
-from invocations.environments import FunctionSnapshot, get_pool
+from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
 from invocations.errors import InvalidRequestContent, InvocationWaitTimeout, RequestTooLarge
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.models import Invocation, InvocationStatus, InvocationType
@@ -243,10 +243,19 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
                 payload=job["payload"].encode(),
                 client_context=job["client_context"],
             ),
+            acquire_timeout=_capacity_wait(job),
+        )
+    except EnvironmentCapacityError as exc:
+        # Load, not a fault: nothing ran, and a retry later can succeed.
+        logger.warning("invocation %s throttled: %s", request_id, exc)
+        result = _platform_failure(
+            request_id, snapshot, f"Rate Exceeded. {exc}", error_type="TooManyRequestsException"
         )
     except Exception as exc:
         logger.exception("invocation %s could not run", request_id)
-        result = _platform_failure(request_id, snapshot, exc)
+        result = _platform_failure(
+            request_id, snapshot, f"could not start the execution environment: {exc}"
+        )
     finished = FinishedInvocation(
         request_id=request_id,
         qualifier=job["qualifier"],
@@ -267,14 +276,26 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
     }
 
 
+def _capacity_wait(job: dict[str, Any]) -> float:
+    """How long the worker may wait for an execution environment: the setting, but never
+    past the moment a synchronous caller stops waiting for its cold start."""
+    accepted_at = datetime.fromisoformat(job["accepted_at"])
+    left = WAIT_MARGIN_SECONDS - (timezone.now() - accepted_at).total_seconds()
+    return max(0.0, min(float(settings.STRATUS_EE_CAPACITY_WAIT), left))
+
+
 def _platform_failure(
-    request_id: str, snapshot: FunctionSnapshot, exc: Exception
+    request_id: str,
+    snapshot: FunctionSnapshot,
+    detail: str,
+    *,
+    error_type: str = "ServiceException",
 ) -> ExecutionResult:
-    message = f"RequestId: {request_id} Error: could not start the execution environment: {exc}"
+    message = f"RequestId: {request_id} Error: {detail}"
     return ExecutionResult(
         succeeded=False,
-        response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}).encode(),
-        error_type="ServiceException",
+        response=json.dumps({"errorMessage": message, "errorType": error_type}).encode(),
+        error_type=error_type,
         error_message=message,
         duration_ms=0.0,
         billed_duration_ms=0,

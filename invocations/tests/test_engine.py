@@ -433,3 +433,38 @@ def test_runtime_api_servers_listen_in_the_configured_port_range(settings):
     finally:
         for server in servers:
             server.close()
+
+
+def test_a_request_the_host_has_no_room_for_is_a_throttle(user, settings):
+    from invocations import environments
+
+    settings.STRATUS_EE_MEMORY_BUDGET_MB = 100
+    environments.shutdown_pool()
+    try:
+        function = make_function(user, HELLO, name="too-big")
+
+        invocation = invoke(function, '{"key1": "x"}')
+    finally:
+        environments.shutdown_pool()
+
+    assert invocation.status == "failed"
+    assert invocation.error_type == "TooManyRequestsException"
+    points = {
+        p.metric_name: p.sum
+        for p in MetricDatapoint.objects.filter(
+            dimension_name="FunctionName", dimension_value="too-big"
+        )
+    }
+    assert points == {"Throttles": 1}
+
+
+def test_closing_a_runtime_api_endpoint_is_prompt():
+    import time
+
+    from invocations.runtime_api import RuntimeApiServer
+
+    api = RuntimeApiServer("127.0.0.1")
+    started = time.perf_counter()
+    api.close()
+
+    assert time.perf_counter() - started < 0.1
