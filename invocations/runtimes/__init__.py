@@ -20,6 +20,10 @@ RUNTIME_LABEL = "stratus.runtime"
 # Bump when the builder changes in a way that changes what an image contains.
 BUILD_FORMAT = 1
 
+#: Where a sandbox may mount a pipe that the runtime then writes its output to (the
+#: bootstrap checks for it); otherwise the output goes to the container's stdout.
+OUTPUT_PIPE_PATH = "/var/runtime/output"
+
 LAMBDA_USER = "sbx_user1051"
 LAMBDA_UID = 993
 LAMBDA_GID = 990

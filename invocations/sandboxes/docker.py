@@ -1,19 +1,24 @@
 """The Docker backend: each execution environment is a container of its runtime's image.
 
 The container runs as Lambda's unprivileged user with a read-only root, the function's code
-mounted read-only at /var/task, a size-capped /tmp, memory without swap, CPU in proportion
-to memory, and no capabilities. It sits on its own bridge network, where it reaches the
-worker's Runtime API at the bridge's gateway address. Output is read from the container's
-attach stream, opened before the container starts so nothing is lost.
+mounted read-only at /var/task, a disk-backed /tmp capped at the function's ephemeral
+storage (see scratch.py), memory without swap, CPU in proportion to memory, and no
+capabilities. It sits on its own bridge network, where it reaches the worker's Runtime API
+at the bridge's gateway address and, through the host firewall (see network.py), nothing
+else of the host or the local network. The runtime's output comes through a named pipe
+(see OutputPipe), the rest of the container's through its attach stream; both are open
+before the container starts, so nothing is lost.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import math
 import os
+import select
 import signal
 import socket
 import ssl
@@ -27,10 +32,24 @@ import docker.errors
 import docker.types
 import docker.utils
 import requests
+from django.conf import settings
 
-from invocations.runtimes import LAMBDA_GID, LAMBDA_UID, UnknownRuntime, image_for
+from invocations.runtimes import (
+    LAMBDA_GID,
+    LAMBDA_UID,
+    OUTPUT_PIPE_PATH,
+    UnknownRuntime,
+    image_for,
+)
 from invocations.sandboxes.base import EnvironmentSpec, Sandbox, SandboxBackend, SandboxError
+from invocations.sandboxes.network import (
+    DEFAULT_RUNTIME_API_PORTS,
+    PortRange,
+    firewall_install,
+    firewall_policies,
+)
 from invocations.sandboxes.process import describe_exit
+from invocations.sandboxes.scratch import ScratchVolume, ScratchVolumes
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +60,10 @@ ENVIRONMENT_LABEL = "stratus.environment"
 FUNCTION_LABEL = "stratus.function"
 WORKER_LABEL = "stratus.worker"
 WORKER_STARTED_LABEL = "stratus.worker-started"
+#: Where /tmp lives: a scratch filesystem on disk, or a tmpfs (counted as memory; for hosts
+#: where the worker cannot mount loop devices).
+TMP_ON_DISK = "disk"
+TMP_IN_MEMORY = "memory"
 
 _MB = 1024 * 1024
 # Lambda gives a function one vCPU at 1,769 MB and shares CPU in proportion to memory.
@@ -48,6 +71,7 @@ _MEMORY_PER_VCPU_MB = 1769
 _READ_CHUNK = 64 * 1024
 # Output an idle environment prints is kept for its next invocation, up to this much.
 _IDLE_BUFFER_BYTES = 1024 * 1024
+_PIPE_BYTES = 1024 * 1024
 _FRAME_HEADER_BYTES = 8
 _REMOVE_TIMEOUT_SECONDS = 10.0
 # After the stream ends, how often the engine is asked whether the runtime has exited.
@@ -81,7 +105,63 @@ def describe_exit_code(code: int) -> str:
     return f"exit status {code}"
 
 
+class OutputPipe:
+    """A named pipe on the host, mounted at OUTPUT_PIPE_PATH, that the runtime writes its
+    output to. Unlike the engine's attach stream, it keeps the order of the runtime's
+    writes against its Runtime API requests: what a handler printed before returning is
+    in the pipe before its response reaches the worker."""
+
+    def __init__(self, path: Path, *, uid: int, gid: int) -> None:
+        self.path = path
+        self._closed = False
+        descriptors: list[int] = []
+        os.mkfifo(path, 0o600)
+        try:
+            os.chown(path, uid, gid)
+            # Write-only for the function: reading it would take output from the worker, and
+            # a program reading every file it finds would wait on it forever.
+            os.chmod(path, 0o200)
+            descriptors.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            # Held open so the pipe never reads as ended while no runtime writes to it
+            # (select() would report it readable forever).
+            descriptors.append(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except BaseException:
+            for descriptor in descriptors:
+                os.close(descriptor)
+            path.unlink()
+            raise
+        self.fileno, self._keeper = descriptors
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self.fileno, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+
+    def read(self, limit: int | None) -> bytes:
+        """What the pipe holds, up to `limit` bytes, without blocking."""
+        chunks = bytearray()
+        while not self._closed and (limit is None or len(chunks) < limit):
+            try:
+                chunk = os.read(self.fileno, _READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            chunks += chunk
+        return bytes(chunks)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self._keeper)
+        os.close(self.fileno)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
 class DockerSandbox(Sandbox):
+    """Output comes from the runtime's pipe (if the backend made one) and from the attach
+    stream (anything else in the container that writes to its stdout or stderr). The
+    stream ends when the container does; one epoll descriptor watches both."""
+
     def __init__(
         self,
         *,
@@ -91,6 +171,9 @@ class DockerSandbox(Sandbox):
         stream: socket.socket,
         memory_size: int,
         network: str,
+        scratch: ScratchVolume | None = None,
+        stream_owner: Any = None,
+        output_pipe: OutputPipe | None = None,
     ) -> None:
         self.environment_id = environment_id
         self.container_id = container_id
@@ -102,7 +185,6 @@ class DockerSandbox(Sandbox):
         self._received = bytearray()
         self._frame_remaining = 0
         self._eof = False
-        self._silenced_by: int | None = None
         self._next_exit_check = 0.0
         self._exit_reason: str | None = None
         self._oom_killed = False
@@ -110,15 +192,27 @@ class DockerSandbox(Sandbox):
         self._peak_bytes = 0
         self._peak_file: Path | None = None
         self._peak_file_searched = False
+        self._scratch = scratch
+        # The SDK's file object over the stream: the socket's descriptor stays open until
+        # this is closed too.
+        self._stream_owner = stream_owner
+        self._output_pipe = output_pipe
+        self._piped = bytearray()
+        self._poller = select.epoll()
+        self._poller.register(stream.fileno(), select.EPOLLIN)
+        if output_pipe is not None:
+            self._poller.register(output_pipe.fileno, select.EPOLLIN)
 
     def log_fileno(self) -> int:
-        return self._stream.fileno()
+        return self._poller.fileno()
 
     def read_output(self) -> bytes:
         with self._lock:
             self._receive(limit=None)
             self._record_peak_memory()
-            return self._demultiplex()
+            output = self._demultiplex() + self._piped
+            self._piped.clear()
+            return output
 
     def exit_reason(self) -> str | None:
         """Asks the engine only once the attach stream has ended, and then at most every
@@ -133,9 +227,6 @@ class DockerSandbox(Sandbox):
                 return None
             self._next_exit_check = now + _EXIT_POLL_SECONDS
             self._exit_reason = self._inspect_exit()
-            if self._exit_reason is None:
-                # The runtime closed its output but runs on: keep select() from spinning.
-                self._silence_stream()
             return self._exit_reason
 
     def runtime_client_address(self) -> str | None:
@@ -163,16 +254,22 @@ class DockerSandbox(Sandbox):
             self._record_peak_memory()
             if self._exit_reason is None:
                 self._exit_reason = describe_exit(-signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                self._stream.close()
-            if self._silenced_by is not None:
-                os.close(self._silenced_by)
-                self._silenced_by = None
-            _remove_container(self._api, self.container_id)
+            self._close_stream()
+            try:
+                _remove_container(self._api, self.container_id)
+            finally:
+                # After the container: its bind mount of the volume is gone with it.
+                if self._scratch is not None:
+                    self._scratch.remove()
             self._stopped = True
 
     def _receive(self, *, limit: int | None) -> None:
-        """Move what the attach stream holds into the buffer, without blocking."""
+        """Move what the pipe and the attach stream hold into the buffers, without
+        blocking."""
+        if self._output_pipe is not None:
+            room = None if limit is None else max(0, limit - len(self._piped))
+            if room != 0:
+                self._piped += self._output_pipe.read(room)
         while not self._eof and (limit is None or len(self._received) < limit):
             try:
                 chunk = self._stream.recv(_READ_CHUNK)
@@ -182,6 +279,10 @@ class DockerSandbox(Sandbox):
                 chunk = b""
             if not chunk:
                 self._eof = True
+                # An ended stream reads as ready forever: stop watching it, so that
+                # select() on the epoll descriptor does not spin.
+                with contextlib.suppress(OSError, ValueError):
+                    self._poller.unregister(self._stream.fileno())
                 return
             self._received += chunk
 
@@ -208,14 +309,21 @@ class DockerSandbox(Sandbox):
         del buffer[:position]
         return bytes(output)
 
-    def _silence_stream(self) -> None:
-        """Put a pipe that stays empty in place of the ended stream, under the same fd."""
-        if self._silenced_by is not None or self._stream.fileno() < 0:
-            return
-        read_end, write_end = os.pipe()
-        os.dup2(read_end, self._stream.fileno())
-        os.close(read_end)
-        self._silenced_by = write_end
+    def _close_stream(self) -> None:
+        """Close the output pipe and the attach stream for good. Shut the stream down
+        first: while its descriptor is open, an engine writing to it would block once it is
+        full, and so would the container's removal (a function printing forever would
+        hang it)."""
+        self._poller.close()
+        if self._output_pipe is not None:
+            self._output_pipe.close()
+        with contextlib.suppress(OSError):
+            self._stream.shutdown(socket.SHUT_RDWR)
+        if self._stream_owner is not None:
+            with contextlib.suppress(OSError):
+                self._stream_owner.close()
+        with contextlib.suppress(OSError):
+            self._stream.close()
 
     def _inspect_exit(self) -> str | None:
         """Lambda's wording for how the container ended; None if it is still running (its
@@ -273,7 +381,22 @@ class DockerSandboxBackend(SandboxBackend):
         open_files: int = 1024,
         log_max_size: str = "1m",
         oom_score_adj: int = 500,
+        # The ports the worker's Runtime API servers listen on, e.g. "20000-29999"; the
+        # firewall lets functions reach only these on the host. Default: the
+        # STRATUS_RUNTIME_API_PORTS setting.
+        runtime_api_ports: str | None = None,
+        # Install the host firewall for the functions' bridge (needs root). Turn it off only
+        # where the same rules are installed by other means.
+        firewall: bool = True,
+        # TMP_ON_DISK, or TMP_IN_MEMORY where the worker cannot mount loop devices.
+        tmp_storage: str = TMP_ON_DISK,
+        # Where scratch volumes are made. Default: STRATUS_SANDBOX_DIR/docker-scratch.
+        scratch_dir: str | None = None,
     ) -> None:
+        if tmp_storage not in (TMP_ON_DISK, TMP_IN_MEMORY):
+            raise SandboxError(
+                f"tmp_storage must be {TMP_ON_DISK!r} or {TMP_IN_MEMORY!r}, not {tmp_storage!r}"
+            )
         self.api = docker_api()
         self.network = network
         self.min_cpus = min_cpus
@@ -282,13 +405,77 @@ class DockerSandboxBackend(SandboxBackend):
         self.log_max_size = log_max_size
         self.oom_score_adj = oom_score_adj
         self.host_cpus = os.cpu_count() or 1
-        self.runtime_api_bind_host = _ensure_network(self.api, network, bridge_name)
+        try:
+            self.runtime_api_ports = PortRange.parse(
+                runtime_api_ports
+                or str(getattr(settings, "STRATUS_RUNTIME_API_PORTS", DEFAULT_RUNTIME_API_PORTS))
+            )
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from exc
+        details = _ensure_network(self.api, network, bridge_name)
+        gateways = _gateways(details)
+        self.runtime_api_bind_host = next((g for g in gateways if ":" not in g), gateways[0])
+        self.bridge_name = _bridge_name(details)
+        self.firewall = firewall
+        if firewall:
+            for policy in firewall_policies(
+                bridge=self.bridge_name,
+                gateways=gateways,
+                runtime_api_ports=self.runtime_api_ports,
+            ):
+                firewall_install(policy)
+        # This worker's folder on the host holds its environments' scratch volumes and
+        # output pipes; a later worker removes it if this one dies.
+        self._host_files = ScratchVolumes(
+            root=Path(scratch_dir or Path(settings.STRATUS_SANDBOX_DIR) / "docker-scratch"),
+            owner=_worker_owner_tag(),
+            uid=LAMBDA_UID,
+            gid=LAMBDA_GID,
+        )
+        self.scratch = self._host_files if tmp_storage == TMP_ON_DISK else None
 
     def start(self, spec: EnvironmentSpec, *, runtime_api_port: int) -> Sandbox:
+        if self.firewall and runtime_api_port not in self.runtime_api_ports:
+            raise SandboxError(
+                f"Runtime API port {runtime_api_port} is outside {self.runtime_api_ports}, the "
+                "ports the firewall lets functions reach: check STRATUS_RUNTIME_API_PORTS"
+            )
         try:
             image = image_for(spec.runtime)
         except UnknownRuntime as exc:
             raise SandboxError(str(exc)) from exc
+        scratch = (
+            self.scratch.create(spec.environment_id, spec.ephemeral_storage)
+            if self.scratch is not None
+            else None
+        )
+        output_pipe = None
+        try:
+            output_pipe = OutputPipe(
+                self._host_files.ensure_folder() / f"{spec.environment_id}.output",
+                uid=LAMBDA_UID,
+                gid=LAMBDA_GID,
+            )
+            return self._start_container(spec, image, runtime_api_port, scratch, output_pipe)
+        except BaseException as exc:
+            if output_pipe is not None:
+                output_pipe.close()
+            if scratch is not None:
+                scratch.remove()
+            if isinstance(exc, OSError):
+                raise SandboxError(
+                    f"could not prepare environment {spec.environment_id}: {exc}"
+                ) from exc
+            raise
+
+    def _start_container(
+        self,
+        spec: EnvironmentSpec,
+        image: str,
+        runtime_api_port: int,
+        scratch: ScratchVolume | None,
+        output_pipe: OutputPipe,
+    ) -> DockerSandbox:
         name = f"{CONTAINER_PREFIX}{spec.environment_id}"
         environment = {
             **spec.environment,
@@ -303,7 +490,7 @@ class DockerSandboxBackend(SandboxBackend):
                 working_dir="/var/task",
                 environment=environment,
                 labels={**spec.labels, **self._worker_labels(spec)},
-                host_config=self._host_config(spec),
+                host_config=self._host_config(spec, scratch, output_pipe),
                 stdin_open=False,
                 tty=False,
             )
@@ -314,6 +501,7 @@ class DockerSandboxBackend(SandboxBackend):
         except _ENGINE_ERRORS as exc:
             raise SandboxError(f"could not create container {name}: {exc}") from exc
         container_id = str(container["Id"])
+        attached: Any = None
         try:
             # Attached before it starts, so the runtime's first bytes are in the stream.
             attached = self.api.attach_socket(
@@ -323,6 +511,9 @@ class DockerSandboxBackend(SandboxBackend):
             stream.setblocking(False)
             self.api.start(container_id)
         except BaseException as exc:
+            if attached is not None:
+                with contextlib.suppress(OSError):
+                    attached.close()
             _remove_container(self.api, container_id)
             if isinstance(exc, _ENGINE_ERRORS):
                 raise SandboxError(f"could not start container {name}: {exc}") from exc
@@ -332,8 +523,11 @@ class DockerSandboxBackend(SandboxBackend):
             environment_id=spec.environment_id,
             container_id=container_id,
             stream=stream,
+            stream_owner=attached,
+            output_pipe=output_pipe,
             memory_size=spec.memory_size,
             network=self.network,
+            scratch=scratch,
         )
 
     def remove_orphans(self) -> int:
@@ -361,6 +555,8 @@ class DockerSandboxBackend(SandboxBackend):
                 logger.exception("could not remove orphaned container %s", container["Id"])
                 continue
             removed += 1
+        # After the containers, which hold bind mounts of these volumes.
+        self._host_files.remove_orphans(owner_alive=_owner_tag_alive)
         return removed
 
     def _worker_labels(self, spec: EnvironmentSpec) -> dict[str, str]:
@@ -371,17 +567,30 @@ class DockerSandboxBackend(SandboxBackend):
             WORKER_STARTED_LABEL: _process_start_time(pid),
         }
 
-    def _host_config(self, spec: EnvironmentSpec) -> dict[str, Any]:
+    def _host_config(
+        self, spec: EnvironmentSpec, scratch: ScratchVolume | None, output_pipe: OutputPipe
+    ) -> dict[str, Any]:
         memory = spec.memory_size * _MB
         cpus = min(
             float(self.host_cpus), max(self.min_cpus, spec.memory_size / _MEMORY_PER_VCPU_MB)
         )
+        mounts = [
+            docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True),
+            # Read-only still lets the runtime write into the pipe.
+            docker.types.Mount(
+                OUTPUT_PIPE_PATH, str(output_pipe.path), type="bind", read_only=True
+            ),
+        ]
+        tmpfs = {}
+        if scratch is not None:
+            # The bind mount keeps the volume's nosuid and nodev.
+            mounts.append(docker.types.Mount("/tmp", str(scratch.mountpoint), type="bind"))
+        else:
+            tmpfs["/tmp"] = f"rw,exec,nosuid,nodev,size={spec.ephemeral_storage}m,mode=1777"
         host_config: dict[str, Any] = self.api.create_host_config(
-            mounts=[
-                docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True)
-            ],
+            mounts=mounts,
             read_only=True,
-            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={spec.ephemeral_storage}m,mode=1777"},
+            tmpfs=tmpfs,
             mem_limit=memory,
             memswap_limit=memory,
             nano_cpus=int(cpus * 1e9),
@@ -402,8 +611,8 @@ class DockerSandboxBackend(SandboxBackend):
         return host_config
 
 
-def _ensure_network(api: docker.APIClient, name: str, bridge_name: str) -> str:
-    """Create the functions' bridge network if missing; return its gateway address."""
+def _ensure_network(api: docker.APIClient, name: str, bridge_name: str) -> dict[str, Any]:
+    """Create the functions' bridge network if missing; return how the engine describes it."""
     network = _find_network(api, name)
     if network is None:
         try:
@@ -427,10 +636,25 @@ def _ensure_network(api: docker.APIClient, name: str, bridge_name: str) -> str:
         raise SandboxError(f"network {name} could not be created")
     if (network.get("Options") or {}).get("com.docker.network.bridge.enable_icc") != "false":
         logger.warning("network %s lets its containers reach one another", name)
-    for config in (network.get("IPAM") or {}).get("Config") or []:
-        if config.get("Gateway"):
-            return str(config["Gateway"])
-    raise SandboxError(f"network {name} has no gateway address")
+    return network
+
+
+def _gateways(network: dict[str, Any]) -> list[str]:
+    """The network's gateway addresses (one per address family)."""
+    gateways = [
+        str(config["Gateway"]).split("/")[0]
+        for config in (network.get("IPAM") or {}).get("Config") or []
+        if config.get("Gateway")
+    ]
+    if not gateways:
+        raise SandboxError(f"network {network.get('Name')} has no gateway address")
+    return gateways
+
+
+def _bridge_name(network: dict[str, Any]) -> str:
+    """The host interface of a bridge network: the name it was given, or Docker's default."""
+    options = network.get("Options") or {}
+    return str(options.get("com.docker.network.bridge.name") or f"br-{network['Id'][:12]}")
 
 
 def _find_network(api: docker.APIClient, name: str) -> dict[str, Any] | None:
@@ -474,6 +698,19 @@ def _remove_container(api: docker.APIClient, container_id: str) -> None:
         if time.monotonic() > give_up:
             raise SandboxError(f"container {container_id} is still there after removal")
         time.sleep(0.05)
+
+
+def _worker_owner_tag() -> str:
+    """Names this worker process (pid and start time) in the scratch volumes' folder."""
+    pid = os.getpid()
+    return f"{pid}-{_process_start_time(pid)}"
+
+
+def _owner_tag_alive(tag: str) -> bool:
+    pid_text, _, started = tag.partition("-")
+    if not pid_text.isdigit():
+        return True
+    return _worker_is_running(int(pid_text), started)
 
 
 def _process_start_time(pid: int) -> str:
