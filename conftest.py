@@ -98,3 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # WhiteNoise warns on every request when the collected-static folder does not exist.
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    # Tests run code on threads of their own that end without closing their connection; in
+    # a pool those connections would stay checked out until it runs dry. Servers and the
+    # worker close theirs after each request or task, and the worker process under test
+    # keeps its pool.
+    for database in settings.DATABASES.values():
+        database.get("OPTIONS", {}).pop("pool", None)
