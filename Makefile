@@ -23,7 +23,7 @@ help:
 	@echo "make test    ruff, mypy and the whole pytest suite (extra pytest args: PYTEST_ARGS=...)"
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make fmt     format and auto-fix with ruff"
-	@echo "make bench   run the benchmarks (console Test latency, Lambda API invoke latency)"
+	@echo "make bench   run the benchmarks (console Test, Lambda API invoke, Docker sandbox)"
 	@echo "make runtimes  build the runtime container images (root, Docker, debootstrap)"
 
 $(INSTALL_STAMP): pyproject.toml
@@ -86,6 +86,7 @@ fmt: $(INSTALL_STAMP)
 bench: $(INSTALL_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.api_invoke $(BENCH_ARGS)
+	$(PY) -m bench.sandboxes
 
 runtimes: $(INSTALL_STAMP)
 	$(MANAGE) build_runtimes
