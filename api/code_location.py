@@ -26,8 +26,13 @@ class CodePackage:
     filename: str
 
 
-def code_location_url(request: HttpRequest, function: Function) -> str:
-    token = signing.dumps({"sha256": function.code_id, "name": function.name}, salt=_SALT)
+def code_location_url(
+    request: HttpRequest, function: Function, *, code_id: str | None = None
+) -> str:
+    """A link to the function's package, or to `code_id` (a published version's)."""
+    token = signing.dumps(
+        {"sha256": code_id or function.code_id, "name": function.name}, salt=_SALT
+    )
     return request.build_absolute_uri(reverse("api:code_package", args=[token]))
 
 

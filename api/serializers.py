@@ -7,7 +7,7 @@ from typing import Any
 
 from api.names import LATEST
 from console.selectors import function_arn, role_arn
-from functions.models import Function, FunctionState, LastUpdateStatus
+from functions.models import Function, FunctionState, FunctionVersion, LastUpdateStatus
 
 # Why a function is not Active, as Lambda reports it.
 _STATE_REASONS: dict[str, tuple[str, str]] = {
@@ -73,6 +73,44 @@ def function_configuration(
         configuration["LastUpdateStatus"] = function.last_update_status
         if function.last_update_status == LastUpdateStatus.IN_PROGRESS:
             configuration["LastUpdateStatusReason"] = "The function is being updated."
+    return configuration
+
+
+def version_configuration(
+    version: FunctionVersion, *, account_id: str, full: bool = True
+) -> dict[str, Any]:
+    """The FunctionConfiguration of a published version: its own code and settings. A
+    version never changes, so it is always Active and its last update Successful."""
+    function = version.function
+    role = version.role
+    configuration: dict[str, Any] = {
+        "FunctionName": function.name,
+        "FunctionArn": function_arn(
+            account_id=account_id, function_name=function.name, qualifier=str(version.version)
+        ),
+        "Runtime": version.runtime,
+        "Role": role_arn(account_id=account_id, path=role.path, role_name=role.name),
+        "Handler": version.handler,
+        "CodeSize": version.code_size,
+        "Description": version.description,
+        "Timeout": version.timeout,
+        "MemorySize": version.memory_size,
+        "LastModified": lambda_timestamp(version.created_at),
+        "CodeSha256": version.code_sha256,
+        "Version": str(version.version),
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": str(version.revision_id),
+        "PackageType": "Zip",
+        "Architectures": [version.architecture],
+        "EphemeralStorage": {"Size": version.ephemeral_storage},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": function.log_group_name},
+    }
+    if version.environment:
+        configuration["Environment"] = {"Variables": dict(version.environment)}
+    if full:
+        configuration["State"] = FunctionState.ACTIVE
+        configuration["LastUpdateStatus"] = LastUpdateStatus.SUCCESSFUL
     return configuration
 
 

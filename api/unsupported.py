@@ -9,11 +9,9 @@ import re
 
 from api.errors import ApiError, UnknownOperationException, UnsupportedOperationException
 
-# Versions and aliases come with the next change to the invocation engine.
+# Aliases come with the next change to the invocation engine.
 _NOT_YET = frozenset(
     {
-        "PublishVersion",
-        "ListVersionsByFunction",
         "CreateAlias",
         "GetAlias",
         "UpdateAlias",
@@ -44,8 +42,6 @@ _ROUTES: list[tuple[str, str, str | None, str]] = [
     ("GET", r"^/2015-03-31/functions/[^/]+/policy$", None, "GetPolicy"),
     ("POST", r"^/2015-03-31/functions/[^/]+/policy$", None, "AddPermission"),
     ("DELETE", r"^/2015-03-31/functions/[^/]+/policy/[^/]+$", None, "RemovePermission"),
-    ("GET", r"^/2015-03-31/functions/[^/]+/versions$", None, "ListVersionsByFunction"),
-    ("POST", r"^/2015-03-31/functions/[^/]+/versions$", None, "PublishVersion"),
     ("GET", r"^/2018-10-31/layers$", None, "ListLayers"),
     ("GET", r"^/2018-10-31/layers/[^/]+/versions$", None, "ListLayerVersions"),
     ("POST", r"^/2018-10-31/layers/[^/]+/versions$", None, "PublishLayerVersion"),
@@ -249,7 +245,7 @@ def unsupported(method: str, path: str, query_names: set[str]) -> ApiError:
         return UnknownOperationException(f"No Lambda operation answers {method} {path}.")
     if name in _NOT_YET:
         return UnsupportedOperationException(
-            f"Stratus does not support the {name} operation yet: functions have only the "
-            "$LATEST version and no aliases."
+            f"Stratus does not support the {name} operation yet: functions have "
+            "versions but no aliases."
         )
     return UnsupportedOperationException(f"Stratus does not support the {name} operation.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from api.views import access_keys, code, concurrency, functions, invoke, tags
+from api.views import access_keys, code, concurrency, functions, invoke, tags, versions
 from api.views.base import Operation, endpoint
 from api.views.functions import ZIP_REQUEST_MAX_BYTES
 from api.views.invoke import INVOKE_MAX_BYTES
@@ -47,6 +47,13 @@ api_patterns = [
                 functions.update_function_code,
                 max_body=ZIP_REQUEST_MAX_BYTES,
             )
+        ),
+    ),
+    path(
+        f"2015-03-31/functions/{_FUNCTION}/versions",
+        endpoint(
+            GET=Operation("ListVersionsByFunction", versions.list_versions_by_function),
+            POST=Operation("PublishVersion", versions.publish_version),
         ),
     ),
     path(

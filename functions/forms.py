@@ -277,3 +277,7 @@ class FunctionDeleteForm(forms.Form):
                 f"To confirm deletion, enter {DELETE_CONFIRMATION} in the text input field."
             )
         return value
+
+
+class VersionPublishForm(forms.Form):
+    description = forms.CharField(required=False, max_length=256)

@@ -99,6 +99,8 @@ class Function(models.Model):
     )
     # Stored and reported by the API; the invocation engine does not enforce it yet.
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # The highest version number ever published: Lambda never reuses a deleted version's.
+    last_version_number = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     last_modified = models.DateTimeField()
 
@@ -114,6 +116,41 @@ class Function(models.Model):
     @property
     def log_group_name(self) -> str:
         return f"/aws/lambda/{self.name}"
+
+
+class FunctionVersion(models.Model):
+    """A published version: an immutable snapshot of the code and configuration of $LATEST
+    at the moment it was published."""
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    description = models.CharField(max_length=256, blank=True)
+    runtime = models.CharField(max_length=32, choices=Runtime.choices)
+    handler = models.CharField(max_length=128)
+    architecture = models.CharField(max_length=16, choices=Architecture.choices)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="function_versions")
+    memory_size = models.PositiveIntegerField()
+    timeout = models.PositiveIntegerField()
+    ephemeral_storage = models.PositiveIntegerField()
+    environment: models.JSONField[dict[str, str], dict[str, str]] = models.JSONField(
+        default=dict, blank=True
+    )
+    code = models.ForeignKey(
+        CodeArtifact, on_delete=models.PROTECT, related_name="function_versions"
+    )
+    code_sha256 = models.CharField(max_length=44)
+    code_size = models.PositiveBigIntegerField()
+    revision_id = models.UUIDField(default=uuid.uuid4)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["function", "version"], name="version_per_function")
+        ]
+        ordering = ["function", "version"]
+
+    def __str__(self) -> str:
+        return f"{self.function_id}:{self.version}"
 
 
 class Blueprint(models.Model):

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from functions.models import Blueprint, Function, Role
+from functions.models import Blueprint, Function, FunctionVersion, Role
 
 
 def function_list_for_user(
@@ -25,6 +25,25 @@ def function_get_for_user(*, user: AbstractBaseUser | AnonymousUser, pk: int) ->
         return function_list_for_user(user=user).select_related("role").get(pk=pk)
     except Function.DoesNotExist as exc:
         raise Http404("Function not found") from exc
+
+
+def function_version_list(*, function: Function) -> QuerySet[FunctionVersion]:
+    """The function's published versions, oldest first."""
+    return FunctionVersion.objects.filter(function_id=function.pk).order_by("version")
+
+
+def function_version_get(*, function: Function, version: str | int) -> FunctionVersion | None:
+    """The published version numbered `version` ("3" or 3), or None if there is none."""
+    number = str(version)
+    # Anything that is not a plain number of sane size cannot be a version (nor overflow
+    # the column when queried).
+    if not (number.isascii() and number.isdigit() and len(number) <= 9):
+        return None
+    return (
+        FunctionVersion.objects.select_related("role")
+        .filter(function_id=function.pk, version=int(number))
+        .first()
+    )
 
 
 def role_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Role]:

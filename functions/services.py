@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from functions import packaging, validation
-from functions.models import Blueprint, CodeArtifact, Function, Role
+from functions.models import Blueprint, CodeArtifact, Function, FunctionVersion, Role
 
 DEFAULT_HANDLER = "lambda_function.lambda_handler"
 DEFAULT_PYTHON_CODE = """import json
@@ -240,20 +240,98 @@ def function_update_configuration(*, function: Function, **changes: Any) -> Func
 
 
 def function_delete(*, function: Function) -> None:
-    """Delete the function, its test events and invocation records. Its log group stays,
-    as Lambda's does."""
+    """Delete the function, its versions, test events and invocation records. Its log group
+    stays, as Lambda's does."""
     with transaction.atomic():
-        code = function.code_id
+        packages = {function.code_id}
+        packages.update(function.versions.values_list("code_id", flat=True))
         function.delete()
+        for package in sorted(packages):
+            _delete_if_unused(package)
+
+
+class RevisionMismatch(Exception):
+    """The caller named a RevisionId that is not the function's current one."""
+
+
+# What makes two versions the same, as far as publishing is concerned (not the description).
+_VERSIONED_FIELDS = (
+    "code_id",
+    "code_sha256",
+    "code_size",
+    "runtime",
+    "handler",
+    "architecture",
+    "role_id",
+    "memory_size",
+    "timeout",
+    "ephemeral_storage",
+    "environment",
+)
+
+
+def function_version_publish(
+    *,
+    function: Function,
+    description: str = "",
+    code_sha256: str | None = None,
+    revision_id: str | None = None,
+) -> FunctionVersion:
+    """Publish $LATEST as a new numbered version. When neither code nor configuration changed
+    since the last version, that version is returned and nothing is published, as Lambda
+    does. `code_sha256` and `revision_id` are preconditions on $LATEST."""
+    try:
+        validation.validate_description(description)
+    except ValidationError as exc:
+        raise ValidationError({"description": exc.messages}) from exc
+    with transaction.atomic():
+        locked = Function.objects.select_for_update().get(pk=function.pk)
+        if revision_id is not None and revision_id != str(locked.revision_id):
+            raise RevisionMismatch(
+                "The Revision Id provided does not match the latest Revision Id."
+            )
+        if code_sha256 is not None and code_sha256 != locked.code_sha256:
+            raise ValidationError(
+                {
+                    "code_sha256": [
+                        f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in "
+                        f"$LATEST ({locked.code_sha256}). Please try publishing again."
+                    ]
+                }
+            )
+        last = locked.versions.order_by("-version").first()
+        if last is not None and all(
+            getattr(last, field) == getattr(locked, field) for field in _VERSIONED_FIELDS
+        ):
+            return last
+        locked.last_version_number = (
+            max(locked.last_version_number, last.version if last else 0) + 1
+        )
+        locked.save(update_fields=["last_version_number"])
+        return FunctionVersion.objects.create(
+            function=locked,
+            version=locked.last_version_number,
+            description=description,
+            revision_id=uuid.uuid4(),
+            created_at=timezone.now(),
+            **{field: getattr(locked, field) for field in _VERSIONED_FIELDS},
+        )
+
+
+def function_version_delete(*, version: FunctionVersion) -> None:
+    """Delete one published version; its package goes too unless something else uses it."""
+    with transaction.atomic():
+        code = version.code_id
+        version.delete()
         _delete_if_unused(code)
 
 
 def _delete_if_unused(artifact_pk: str) -> None:
-    """Delete a package no function points at any more. A row another transaction holds
-    (it is about to use the package) is skipped."""
+    """Delete a package no function or version points at any more. A row another
+    transaction holds (it is about to use the package) is skipped."""
     unused = list(
         CodeArtifact.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk=artifact_pk, functions__isnull=True)
+        .filter(pk=artifact_pk, functions__isnull=True, function_versions__isnull=True)
         .values_list("pk", flat=True)
     )
     CodeArtifact.objects.filter(pk__in=unused).delete()

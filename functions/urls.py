@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from functions.views import configuration, create, delete, detail, listing, roles
+from functions.views import configuration, create, delete, detail, listing, roles, versions
 
 app_name = "functions"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("roles/", roles.role_list, name="roles"),
     path("<int:pk>/", detail.function_detail, name="detail"),
     path("<int:pk>/delete/", delete.function_delete, name="delete"),
+    path("<int:pk>/versions/publish/", versions.version_publish, name="version_publish"),
     path(
         "<int:pk>/configuration/general/",
         configuration.configuration_general,

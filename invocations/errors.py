@@ -26,3 +26,12 @@ class RequestTooLarge(InvocationRejected):
 
 class InvocationWaitTimeout(Exception):
     """The caller stopped waiting; the invocation itself goes on and will be recorded."""
+
+
+class VersionNotFound(Exception):
+    """The qualifier names no published version of the function."""
+
+    def __init__(self, function_name: str, qualifier: str) -> None:
+        super().__init__(f"Function {function_name} has no version {qualifier}.")
+        self.function_name = function_name
+        self.qualifier = qualifier

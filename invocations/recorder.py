@@ -41,6 +41,10 @@ def _dimensions(snapshot: FunctionSnapshot, qualifier: str) -> list[tuple[str, s
     dimensions = [("FunctionName", snapshot.name)]
     if qualifier != "$LATEST":
         dimensions.append(("Resource", f"{snapshot.name}:{qualifier}"))
+    if snapshot.version != "$LATEST":
+        # Each datapoint has one dimension, so the value names the function too: a bare
+        # "1" would add up every function's version 1.
+        dimensions.append(("ExecutedVersion", f"{snapshot.name}:{snapshot.version}"))
     return dimensions
 
 

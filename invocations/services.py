@@ -20,9 +20,15 @@ from django.utils import timezone
 
 from console.celery import app as celery_app
 from console.selectors import account_for_user, function_arn
-from functions.models import Function
+from functions.models import Function, FunctionVersion
+from functions.selectors import function_version_get
 from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
-from invocations.errors import InvalidRequestContent, InvocationWaitTimeout, RequestTooLarge
+from invocations.errors import (
+    InvalidRequestContent,
+    InvocationWaitTimeout,
+    RequestTooLarge,
+    VersionNotFound,
+)
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.models import Invocation, InvocationStatus, InvocationType
 from invocations.recorder import FinishedInvocation, record_fields, record_invocation
@@ -31,6 +37,7 @@ from monitoring.selectors import log_messages_for_invocation
 
 logger = logging.getLogger(__name__)
 
+LATEST = "$LATEST"
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
 # How long a synchronous caller waits beyond the function timeout (cold start, queueing).
@@ -67,24 +74,32 @@ def invocation_submit(
     invocation_type: str = InvocationType.REQUEST_RESPONSE,
     source: str = "console",
     client_context: str = "",
+    qualifier: str = LATEST,
 ) -> Invocation:
-    """Accept an invocation: the record is written (queued) before the task is published."""
+    """Accept an invocation: the record is written (queued) before the task is published.
+
+    `qualifier` is $LATEST or a published version's number; an unknown version raises
+    VersionNotFound."""
     text = _validated_payload(payload, invocation_type)
+    version = _published_version(function, qualifier)
+    runs: Function | FunctionVersion = function if version is None else version
     with transaction.atomic():
         if invocation_type == InvocationType.REQUEST_RESPONSE:
             relax_commit_durability()
         invocation = Invocation.objects.create(
             function=function,
             function_name=function.name,
+            qualifier=qualifier,
+            executed_version=qualifier,
             invocation_type=invocation_type,
             source=source,
             payload=text,
             client_context=client_context,
-            code_sha256=function.code_sha256,
-            memory_size=function.memory_size,
-            timeout=function.timeout,
+            code_sha256=runs.code_sha256,
+            memory_size=runs.memory_size,
+            timeout=runs.timeout,
         )
-        job = _job(invocation, _snapshot(function, invocation.executed_version))
+        job = _job(invocation, _snapshot(function, version))
         caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
         transaction.on_commit(
             lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
@@ -162,23 +177,39 @@ def _account_id(owner_id: int) -> str:
     return account_for_user(get_user_model()(pk=owner_id)).account_id
 
 
-def _snapshot(function: Function, version: str) -> FunctionSnapshot:
+def _published_version(function: Function, qualifier: str) -> FunctionVersion | None:
+    """The version a qualifier names: None for $LATEST."""
+    if qualifier == LATEST:
+        return None
+    version = function_version_get(function=function, version=qualifier)
+    if version is None:
+        raise VersionNotFound(function.name, qualifier)
+    return version
+
+
+def _snapshot(function: Function, version: FunctionVersion | None) -> FunctionSnapshot:
+    """What the invocation runs: $LATEST as the function row has it, or a published
+    version's own code and configuration."""
     account_id = _account_id(function.owner_id)
+    runs: Function | FunctionVersion = function if version is None else version
+    version_name = LATEST if version is None else str(version.version)
     return FunctionSnapshot(
         function_id=function.pk,
         owner_id=function.owner_id,
         name=function.name,
-        arn=function_arn(account_id=account_id, function_name=function.name, qualifier=version),
-        version=version,
-        revision_id=str(function.revision_id),
-        runtime=function.runtime,
-        handler=function.handler,
-        memory_size=function.memory_size,
-        timeout=function.timeout,
-        ephemeral_storage=function.ephemeral_storage,
-        code_sha256_hex=function.code_id,
-        code_sha256=function.code_sha256,
-        environment=dict(function.environment),
+        arn=function_arn(
+            account_id=account_id, function_name=function.name, qualifier=version_name
+        ),
+        version=version_name,
+        revision_id=str(runs.revision_id),
+        runtime=runs.runtime,
+        handler=runs.handler,
+        memory_size=runs.memory_size,
+        timeout=runs.timeout,
+        ephemeral_storage=runs.ephemeral_storage,
+        code_sha256_hex=runs.code_id,
+        code_sha256=runs.code_sha256,
+        environment=dict(runs.environment),
     )
 
 
@@ -217,7 +248,27 @@ def _job_from_database(request_id: str) -> dict[str, Any] | None:
     invocation = Invocation.objects.select_related("function").filter(pk=request_id).first()
     if invocation is None:
         return None
-    return _job(invocation, _snapshot(invocation.function, invocation.executed_version))
+    version = None
+    if invocation.executed_version != LATEST:
+        version = function_version_get(
+            function=invocation.function, version=invocation.executed_version
+        )
+        if version is None:
+            _fail_unrunnable(invocation, f"version {invocation.executed_version} was deleted")
+            return None
+    return _job(invocation, _snapshot(invocation.function, version))
+
+
+def _fail_unrunnable(invocation: Invocation, reason: str) -> None:
+    """A queued invocation whose code is gone (its version was deleted while it waited)."""
+    message = f"RequestId: {invocation.request_id} Error: {reason}"
+    Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.QUEUED).update(
+        status=InvocationStatus.FAILED,
+        error_type="ResourceNotFoundException",
+        error_message=message,
+        response=json.dumps({"errorMessage": message, "errorType": "ResourceNotFoundException"}),
+        finished_at=timezone.now(),
+    )
 
 
 def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) -> object:

@@ -63,9 +63,10 @@ def test_create_function_answers_like_lambda(lambda_api, role, account_id, user)
     )
 
     assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
-    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:{account_id}:function:hello"
+    # Publish=True answers with the version it published.
+    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:{account_id}:function:hello:1"
     assert created["Role"] == role
-    assert created["Version"] == "$LATEST"
+    assert created["Version"] == "1"
     assert created["CodeSha256"] == code_sha256(package)
     assert created["CodeSize"] == len(package)
     assert created["Environment"] == {"Variables": {"GREETING": "hi"}}
@@ -188,7 +189,7 @@ def test_update_function_code_with_revision_ids_and_dry_run(lambda_api, role, us
     )
     assert updated["CodeSha256"] == code_sha256(new_package)
     assert updated["RevisionId"] != created["RevisionId"]
-    assert updated["Version"] == "$LATEST"
+    assert updated["Version"] == "1"
 
     with pytest.raises(ClientError) as stale:
         lambda_api.update_function_code(
@@ -450,15 +451,15 @@ class TestErrors:
 
         with pytest.raises(ClientError) as layers:
             lambda_api.list_layers()
-        with pytest.raises(ClientError) as version:
-            lambda_api.publish_version(FunctionName="hello")
+        with pytest.raises(ClientError) as alias:
+            lambda_api.list_aliases(FunctionName="hello")
         with pytest.raises(ClientError) as url_config:
             lambda_api.get_function_url_config(FunctionName="hello")
 
         assert error_code(layers) == (501, "UnsupportedOperationException")
         assert "ListLayers" in layers.value.response["Error"]["Message"]
-        assert error_code(version) == (501, "UnsupportedOperationException")
-        assert "PublishVersion" in version.value.response["Error"]["Message"]
+        assert error_code(alias) == (501, "UnsupportedOperationException")
+        assert "ListAliases" in alias.value.response["Error"]["Message"]
         assert error_code(url_config) == (501, "UnsupportedOperationException")
 
     def test_unknown_paths_answer_in_json(self, lambda_api):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
+from collections.abc import Iterator
 
+from django.db.models import Prefetch
 from django.http import HttpResponse
 
 from api.code_location import code_location_url
@@ -25,16 +28,15 @@ from api.names import (
     validation_message,
 )
 from api.params import Params
-from api.serializers import concurrency, function_configuration
+from api.serializers import concurrency, function_configuration, version_configuration
 from api.views.base import ApiCall, json_response, no_content
+from api.views.versions import max_items, publish, published_version
 from functions import packaging
-from functions.models import Function
-from functions.services import function_delete
+from functions.models import Function, FunctionVersion
+from functions.services import function_delete, function_version_delete
 
 # Lambda's limit for a request carrying a base64-encoded 50 MB package.
 ZIP_REQUEST_MAX_BYTES = 69_905_067
-DEFAULT_MAX_ITEMS = 50
-MAX_ITEMS_RANGE = (1, 10_000)
 
 
 def _zip_file(code: Params) -> bytes:
@@ -70,7 +72,7 @@ def create_function(call: ApiCall) -> HttpResponse:
             "Runtime and Handler are mandatory parameters for functions created with "
             "deployment packages."
         )
-    params.boolean("Publish")  # Accepted; until versions exist the answer is $LATEST.
+    publish_requested = bool(params.boolean("Publish"))
     reject_unsupported(params, function_name=ref.name)
     function = function_create_from_api(
         owner=call.caller.user,
@@ -82,6 +84,11 @@ def create_function(call: ApiCall) -> HttpResponse:
         architecture=architecture(params) or "x86_64",
         **configuration_changes(params),
     )
+    if publish_requested:
+        version = publish(function, description=function.description)
+        return json_response(
+            version_configuration(version, account_id=call.caller.account_id), status=201
+        )
     return json_response(
         function_configuration(function, account_id=call.caller.account_id), status=201
     )
@@ -89,13 +96,19 @@ def create_function(call: ApiCall) -> HttpResponse:
 
 def get_function(call: ApiCall, function_name: str) -> HttpResponse:
     ref = call.function_ref(function_name)
-    require_latest(ref)
     function = call.function(ref)
-    body = {
-        "Configuration": function_configuration(
+    version = published_version(function, ref)
+    if version is None:
+        configuration = function_configuration(
             function, account_id=call.caller.account_id, qualifier=ref.qualifier
-        ),
-        "Code": {"RepositoryType": "S3", "Location": code_location_url(call.request, function)},
+        )
+        location = code_location_url(call.request, function)
+    else:
+        configuration = version_configuration(version, account_id=call.caller.account_id)
+        location = code_location_url(call.request, function, code_id=version.code_id)
+    body = {
+        "Configuration": configuration,
+        "Code": {"RepositoryType": "S3", "Location": location},
     }
     if function.tags and not ref.qualifier:
         body["Tags"] = dict(function.tags)
@@ -106,74 +119,105 @@ def get_function(call: ApiCall, function_name: str) -> HttpResponse:
 
 def get_function_configuration(call: ApiCall, function_name: str) -> HttpResponse:
     ref = call.function_ref(function_name)
-    require_latest(ref)
     function = call.function(ref)
+    version = published_version(function, ref)
+    if version is not None:
+        return json_response(version_configuration(version, account_id=call.caller.account_id))
     return json_response(
         function_configuration(function, account_id=call.caller.account_id, qualifier=ref.qualifier)
     )
 
 
-def _max_items(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_MAX_ITEMS
-    low, high = MAX_ITEMS_RANGE
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if not low <= number <= high:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy "
-            f"constraint: Member must have value between {low} and {high}"
-        )
-    return number
+def _encode_marker(name: str, version: int | None = None) -> str:
+    claims: dict[str, object] = {"after": name}
+    if version is not None:
+        claims["version"] = version
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode()
 
 
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode()
-
-
-def _decode_marker(marker: str) -> str:
+def _decode_marker(marker: str) -> tuple[str, int | None]:
+    """The last function listed and, when versions are listed, the last of its versions
+    ($LATEST being 0); None means the function was listed in full."""
     try:
         claims = json.loads(base64.urlsafe_b64decode(marker.encode()))
-        return str(claims["after"])
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        version = claims.get("version")
+        return str(claims["after"]), None if version is None else int(version)
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidParameterValueException(f"Invalid Marker: {marker}") from exc
 
 
+def _listed_entries(
+    functions: list[Function], *, all_versions: bool, after: tuple[str, int | None] | None
+) -> Iterator[tuple[str, int | None, Function, FunctionVersion | None]]:
+    """(name, position, function, version) for each configuration to list, in order:
+    a function's $LATEST (position 0), then, with all_versions, its versions."""
+    for function in functions:
+        start = after[1] if after is not None and after[0] == function.name else None
+        if not all_versions:
+            yield function.name, None, function, None
+            continue
+        if start is None:
+            yield function.name, 0, function, None
+        for version in function.versions.all():
+            if start is None or version.version > start:
+                yield function.name, version.version, function, version
+
+
 def list_functions(call: ApiCall) -> HttpResponse:
-    version = call.query("FunctionVersion")
-    if version not in (None, "ALL"):
+    version_filter = call.query("FunctionVersion")
+    if version_filter not in (None, "ALL"):
         raise InvalidParameterValueException(
-            validation_message(version or "", "functionVersion", "ALL")
+            validation_message(version_filter or "", "functionVersion", "ALL")
         )
     master_region = call.query("MasterRegion")
-    if master_region is not None and version is None:
+    if master_region is not None and version_filter is None:
         raise InvalidParameterValueException(
             "MasterRegion must be used with FunctionVersion set to ALL."
         )
-    max_items = _max_items(call.query("MaxItems"))
+    limit = max_items(call.query("MaxItems"))
+    all_versions = version_filter == "ALL"
     functions = (
         Function.objects.filter(owner_id=call.caller.user_id)
         .select_related("role")
         .order_by("name")
     )
+    if all_versions:
+        functions = functions.prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=FunctionVersion.objects.select_related("role").order_by("version"),
+            )
+        )
     marker = call.query("Marker")
-    if marker:
-        functions = functions.filter(name__gt=_decode_marker(marker))
+    after = _decode_marker(marker) if marker else None
+    if after is not None:
+        name, position = after
+        if all_versions and position is not None:
+            functions = functions.filter(name__gte=name)
+        else:
+            functions = functions.filter(name__gt=name)
     if master_region is not None:
         # Only Lambda@Edge replicas have a master region; Stratus has none.
         functions = functions.none()
-    # FunctionVersion=ALL lists every version; $LATEST is the only one there is.
-    page = list(functions[: max_items + 1])
+    # Every function gives at least one entry, so this many functions fill the page.
+    entries = list(
+        itertools.islice(
+            _listed_entries(list(functions[: limit + 1]), all_versions=all_versions, after=after),
+            limit + 1,
+        )
+    )
+    account_id = call.caller.account_id
     body: dict[str, object] = {
         "Functions": [
-            function_configuration(function, account_id=call.caller.account_id, full=False)
-            for function in page[:max_items]
+            function_configuration(function, account_id=account_id, full=False)
+            if version is None
+            else version_configuration(version, account_id=account_id, full=False)
+            for _, _, function, version in entries[:limit]
         ]
     }
-    if len(page) > max_items:
-        body["NextMarker"] = _encode_marker(page[max_items - 1].name)
+    if len(entries) > limit:
+        name, position, _, _ = entries[limit - 1]
+        body["NextMarker"] = _encode_marker(name, position)
     return json_response(body)
 
 
@@ -188,7 +232,7 @@ def update_function_code(call: ApiCall, function_name: str) -> HttpResponse:
         raise unsupported("changing a function's architecture")
     if params.string("SourceKMSKeyArn"):
         raise unsupported("customer managed KMS keys (SourceKMSKeyArn)")
-    params.boolean("Publish")  # Accepted; until versions exist the answer is $LATEST.
+    publish_requested = bool(params.boolean("Publish"))
     dry_run = bool(params.boolean("DryRun"))
     updated = function_code_replace(
         function=function,
@@ -205,6 +249,9 @@ def update_function_code(call: ApiCall, function_name: str) -> HttpResponse:
             code_sha256=package.code_sha256,
             code_size=package.size,
         )
+    elif publish_requested:
+        version = publish(updated, description="")
+        configuration = version_configuration(version, account_id=call.caller.account_id)
     else:
         configuration = function_configuration(updated, account_id=call.caller.account_id)
     return json_response(configuration)
@@ -233,6 +280,10 @@ def delete_function(call: ApiCall, function_name: str) -> HttpResponse:
         raise InvalidParameterValueException(
             "$LATEST version cannot be deleted without deleting the function."
         )
-    require_latest(ref)
-    function_delete(function=call.function(ref))
+    function = call.function(ref)
+    version = published_version(function, ref)
+    if version is None:
+        function_delete(function=function)
+    else:
+        function_version_delete(version=version)
     return no_content()

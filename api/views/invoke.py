@@ -18,10 +18,11 @@ from api.errors import (
     ServiceException,
     UnsupportedMediaTypeException,
 )
-from api.names import LATEST, require_latest, validation_message
+from api.names import LATEST, validation_message
 from api.views.base import REQUEST_ID_HEADER, ApiCall
+from api.views.versions import published_version
 from functions.models import FunctionState
-from invocations.errors import InvocationRejected, InvocationWaitTimeout
+from invocations.errors import InvocationRejected, InvocationWaitTimeout, VersionNotFound
 from invocations.models import InvocationStatus, InvocationType
 from invocations.services import (
     MAX_SYNC_PAYLOAD_BYTES,
@@ -100,12 +101,13 @@ def log_tail(lines: list[str]) -> str:
 
 def invoke(call: ApiCall, function_name: str) -> HttpResponse:
     ref = call.function_ref(function_name)
-    require_latest(ref)
     invocation_type = _invocation_type(call)
     log_type = _log_type(call)
     _check_media_type(call)
     client_context = _client_context(call)
     function = call.function(ref)
+    version = published_version(function, ref)
+    executed_version = LATEST if version is None else str(version.version)
     if function.state != FunctionState.ACTIVE:
         raise ResourceConflictException(
             "The operation cannot be performed at this time. The function is currently in "
@@ -113,7 +115,7 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
         )
     if invocation_type == DRY_RUN:
         response = HttpResponse(status=204)
-        response["X-Amz-Executed-Version"] = LATEST
+        response["X-Amz-Executed-Version"] = executed_version
         return response
     try:
         invocation = invocation_submit(
@@ -124,9 +126,13 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
             client_context=client_context
             if invocation_type == InvocationType.REQUEST_RESPONSE
             else "",
+            qualifier=executed_version,
         )
     except InvocationRejected as exc:
         raise _rejection(exc) from exc
+    except VersionNotFound as exc:
+        # Deleted between the look-up above and the submission.
+        raise ref.not_found() from exc
     if invocation_type == InvocationType.EVENT:
         response = HttpResponse(status=202)
         response[REQUEST_ID_HEADER] = str(invocation.request_id)

@@ -31,6 +31,12 @@ TABS = [
         "functions.configuration_tab.configuration_tab_context",
         "functions/tab_configuration.html",
     ),
+    (
+        "versions",
+        "Versions",
+        "functions.versions_tab.versions_tab_context",
+        "functions/tab_versions.html",
+    ),
 ]
 DEFAULT_TAB = "code"
 

@@ -144,14 +144,15 @@ def test_fork_bomb_stops_at_the_pids_limit(user, docker_backend, healthy):
             return "calm"
         """,
         memory_size=512,
-        timeout=3,
+        # Room for the bomb to reach the pids limit even on a busy host.
+        timeout=6,
     )
 
     bombed = invoke(function, '{"bomb": true}')
 
     assert bombed.error_type == "Sandbox.Timedout"
     assert re.fullmatch(
-        TIMED_OUT_RE.format(id=bombed.request_id, seconds=3), _error_message(bombed)
+        TIMED_OUT_RE.format(id=bombed.request_id, seconds=6), _error_message(bombed)
     )
     assert "fork refused: Resource temporarily unavailable" in _logs(bombed)
     assert _container_gone(docker_backend, bombed)
