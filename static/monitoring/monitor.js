@@ -378,7 +378,13 @@
     panel.hidden = !open;
     var loader = panel.querySelector("[data-invocation-logs]");
     if (open && loader && !loader.querySelector("[data-logs-loaded]") && window.htmx) {
-      window.htmx.trigger(loader, "monitor-expand");
+      // A direct request rather than an hx-trigger: a row swapped in a moment ago can be
+      // expanded before htmx has processed it.
+      window.htmx.ajax("GET", loader.getAttribute("data-logs-url"), {
+        source: loader,
+        target: loader,
+        swap: "innerHTML",
+      });
     }
   }
 
