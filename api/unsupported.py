@@ -9,17 +9,6 @@ import re
 
 from api.errors import ApiError, UnknownOperationException, UnsupportedOperationException
 
-# Aliases come with the next change to the invocation engine.
-_NOT_YET = frozenset(
-    {
-        "CreateAlias",
-        "GetAlias",
-        "UpdateAlias",
-        "DeleteAlias",
-        "ListAliases",
-    }
-)
-
 _ROUTES: list[tuple[str, str, str | None, str]] = [
     ("GET", r"^/2018-10-31/layers$", "find", "GetLayerVersionByArn"),
     (
@@ -34,11 +23,6 @@ _ROUTES: list[tuple[str, str, str | None, str]] = [
     ("DELETE", r"^/2015-03-31/event-source-mappings/[^/]+$", None, "DeleteEventSourceMapping"),
     ("GET", r"^/2015-03-31/event-source-mappings/[^/]+$", None, "GetEventSourceMapping"),
     ("PUT", r"^/2015-03-31/event-source-mappings/[^/]+$", None, "UpdateEventSourceMapping"),
-    ("GET", r"^/2015-03-31/functions/[^/]+/aliases$", None, "ListAliases"),
-    ("POST", r"^/2015-03-31/functions/[^/]+/aliases$", None, "CreateAlias"),
-    ("DELETE", r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$", None, "DeleteAlias"),
-    ("GET", r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$", None, "GetAlias"),
-    ("PUT", r"^/2015-03-31/functions/[^/]+/aliases/[^/]+$", None, "UpdateAlias"),
     ("GET", r"^/2015-03-31/functions/[^/]+/policy$", None, "GetPolicy"),
     ("POST", r"^/2015-03-31/functions/[^/]+/policy$", None, "AddPermission"),
     ("DELETE", r"^/2015-03-31/functions/[^/]+/policy/[^/]+$", None, "RemovePermission"),
@@ -243,9 +227,4 @@ def unsupported(method: str, path: str, query_names: set[str]) -> ApiError:
     name = operation_name(method, path, query_names)
     if name is None:
         return UnknownOperationException(f"No Lambda operation answers {method} {path}.")
-    if name in _NOT_YET:
-        return UnsupportedOperationException(
-            f"Stratus does not support the {name} operation yet: functions have "
-            "versions but no aliases."
-        )
     return UnsupportedOperationException(f"Stratus does not support the {name} operation.")

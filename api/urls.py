@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from api.views import access_keys, code, concurrency, functions, invoke, tags, versions
+from api.views import access_keys, aliases, code, concurrency, functions, invoke, tags, versions
 from api.views.base import Operation, endpoint
 from api.views.functions import ZIP_REQUEST_MAX_BYTES
 from api.views.invoke import INVOKE_MAX_BYTES
@@ -54,6 +54,21 @@ api_patterns = [
         endpoint(
             GET=Operation("ListVersionsByFunction", versions.list_versions_by_function),
             POST=Operation("PublishVersion", versions.publish_version),
+        ),
+    ),
+    path(
+        f"2015-03-31/functions/{_FUNCTION}/aliases",
+        endpoint(
+            GET=Operation("ListAliases", aliases.list_aliases),
+            POST=Operation("CreateAlias", aliases.create_alias),
+        ),
+    ),
+    path(
+        f"2015-03-31/functions/{_FUNCTION}/aliases/<str:name>",
+        endpoint(
+            GET=Operation("GetAlias", aliases.get_alias),
+            PUT=Operation("UpdateAlias", aliases.update_alias),
+            DELETE=Operation("DeleteAlias", aliases.delete_alias),
         ),
     ),
     path(

@@ -171,3 +171,35 @@ class Blueprint(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class FunctionAlias(models.Model):
+    """A name for a version of the function, or for two with a weighted split between
+    them. Versions are kept as Lambda names them: "$LATEST" or a published number."""
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=128)
+    function_version = models.CharField(max_length=16)
+    description = models.CharField(max_length=256, blank=True)
+    additional_version = models.CharField(max_length=16, blank=True)
+    additional_weight = models.FloatField(default=0.0)
+    revision_id = models.UUIDField(default=uuid.uuid4)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["function", "name"], name="alias_per_function")
+        ]
+        ordering = ["function", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.function_id}:{self.name}"
+
+    @property
+    def is_weighted(self) -> bool:
+        return bool(self.additional_version)
+
+    @property
+    def versions(self) -> list[str]:
+        """The versions the alias routes to, primary first."""
+        return [self.function_version, *([self.additional_version] if self.is_weighted else [])]

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from functions.models import Blueprint, Function, FunctionVersion, Role
+from functions.models import Blueprint, Function, FunctionAlias, FunctionVersion, Role
 
 
 def function_list_for_user(
@@ -61,3 +61,19 @@ def blueprint_list(*, search: str = "") -> QuerySet[Blueprint]:
             | Q(tags__icontains=word)
         )
     return blueprints
+
+
+def function_alias_list(
+    *, function: Function, function_version: str | None = None
+) -> QuerySet[FunctionAlias]:
+    """The function's aliases by name; with `function_version`, only those routing to it."""
+    aliases = FunctionAlias.objects.filter(function_id=function.pk).order_by("name")
+    if function_version is not None:
+        aliases = aliases.filter(
+            Q(function_version=function_version) | Q(additional_version=function_version)
+        )
+    return aliases
+
+
+def function_alias_get(*, function: Function, name: str) -> FunctionAlias | None:
+    return FunctionAlias.objects.filter(function_id=function.pk, name=name).first()

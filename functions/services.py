@@ -12,10 +12,18 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from functions import packaging, validation
-from functions.models import Blueprint, CodeArtifact, Function, FunctionVersion, Role
+from functions.models import (
+    Blueprint,
+    CodeArtifact,
+    Function,
+    FunctionAlias,
+    FunctionVersion,
+    Role,
+)
 
 DEFAULT_HANDLER = "lambda_function.lambda_handler"
 DEFAULT_PYTHON_CODE = """import json
@@ -318,9 +326,27 @@ def function_version_publish(
         )
 
 
+class VersionInUse(ValidationError):
+    """A version cannot be deleted while an alias routes to it."""
+
+
 def function_version_delete(*, version: FunctionVersion) -> None:
-    """Delete one published version; its package goes too unless something else uses it."""
+    """Delete one published version; its package goes too unless something else uses it.
+    A version an alias routes to is kept (VersionInUse)."""
     with transaction.atomic():
+        # The lock keeps an alias to the version from being made while it is deleted.
+        Function.objects.select_for_update().filter(pk=version.function_id).first()
+        number = str(version.version)
+        names = sorted(
+            FunctionAlias.objects.filter(function_id=version.function_id)
+            .filter(Q(function_version=number) | Q(additional_version=number))
+            .values_list("name", flat=True)
+        )
+        if names:
+            raise VersionInUse(
+                "Unable to delete version because the following aliases reference it: "
+                f"[{', '.join(names)}]"
+            )
         code = version.code_id
         version.delete()
         _delete_if_unused(code)

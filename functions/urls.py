@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from functions.views import configuration, create, delete, detail, listing, roles, versions
+from functions.views import (
+    aliases,
+    configuration,
+    create,
+    delete,
+    detail,
+    listing,
+    roles,
+    versions,
+)
 
 app_name = "functions"
 urlpatterns = [
@@ -13,6 +22,9 @@ urlpatterns = [
     path("<int:pk>/", detail.function_detail, name="detail"),
     path("<int:pk>/delete/", delete.function_delete, name="delete"),
     path("<int:pk>/versions/publish/", versions.version_publish, name="version_publish"),
+    path("<int:pk>/aliases/create/", aliases.alias_create, name="alias_create"),
+    path("<int:pk>/aliases/<str:name>/edit/", aliases.alias_update, name="alias_update"),
+    path("<int:pk>/aliases/<str:name>/delete/", aliases.alias_delete, name="alias_delete"),
     path(
         "<int:pk>/configuration/general/",
         configuration.configuration_general,

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from console.celery import app as celery_app
 from console.selectors import account_for_user, function_arn
+from functions.alias_services import function_alias_pick_version
 from functions.models import Function, FunctionVersion
-from functions.selectors import function_version_get
+from functions.selectors import function_alias_get, function_version_get
 from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
 from invocations.errors import (
     InvalidRequestContent,
@@ -78,10 +79,10 @@ def invocation_submit(
 ) -> Invocation:
     """Accept an invocation: the record is written (queued) before the task is published.
 
-    `qualifier` is $LATEST or a published version's number; an unknown version raises
-    VersionNotFound."""
+    `qualifier` is $LATEST, a published version's number or an alias (which picks the
+    version it runs by its routing weights); an unknown one raises VersionNotFound."""
     text = _validated_payload(payload, invocation_type)
-    version = _published_version(function, qualifier)
+    version = _version_to_run(function, qualifier)
     runs: Function | FunctionVersion = function if version is None else version
     with transaction.atomic():
         if invocation_type == InvocationType.REQUEST_RESPONSE:
@@ -90,7 +91,7 @@ def invocation_submit(
             function=function,
             function_name=function.name,
             qualifier=qualifier,
-            executed_version=qualifier,
+            executed_version=LATEST if version is None else str(version.version),
             invocation_type=invocation_type,
             source=source,
             payload=text,
@@ -99,7 +100,7 @@ def invocation_submit(
             memory_size=runs.memory_size,
             timeout=runs.timeout,
         )
-        job = _job(invocation, _snapshot(function, version))
+        job = _job(invocation, _snapshot(function, version, invoked_as=qualifier))
         caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
         transaction.on_commit(
             lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
@@ -177,19 +178,30 @@ def _account_id(owner_id: int) -> str:
     return account_for_user(get_user_model()(pk=owner_id)).account_id
 
 
-def _published_version(function: Function, qualifier: str) -> FunctionVersion | None:
-    """The version a qualifier names: None for $LATEST."""
+def _version_to_run(function: Function, qualifier: str) -> FunctionVersion | None:
+    """The version a qualifier names, an alias's pick included: None for $LATEST."""
     if qualifier == LATEST:
         return None
-    version = function_version_get(function=function, version=qualifier)
+    number = qualifier
+    if not qualifier.isdigit():
+        alias = function_alias_get(function=function, name=qualifier)
+        if alias is None:
+            raise VersionNotFound(function.name, qualifier)
+        number = function_alias_pick_version(alias=alias)
+        if number == LATEST:
+            return None
+    version = function_version_get(function=function, version=number)
     if version is None:
         raise VersionNotFound(function.name, qualifier)
     return version
 
 
-def _snapshot(function: Function, version: FunctionVersion | None) -> FunctionSnapshot:
+def _snapshot(
+    function: Function, version: FunctionVersion | None, *, invoked_as: str
+) -> FunctionSnapshot:
     """What the invocation runs: $LATEST as the function row has it, or a published
-    version's own code and configuration."""
+    version's own code and configuration. The ARN is the one it was invoked by (an alias's,
+    when invoked through one), as Lambda's context.invoked_function_arn is."""
     account_id = _account_id(function.owner_id)
     runs: Function | FunctionVersion = function if version is None else version
     version_name = LATEST if version is None else str(version.version)
@@ -197,9 +209,7 @@ def _snapshot(function: Function, version: FunctionVersion | None) -> FunctionSn
         function_id=function.pk,
         owner_id=function.owner_id,
         name=function.name,
-        arn=function_arn(
-            account_id=account_id, function_name=function.name, qualifier=version_name
-        ),
+        arn=function_arn(account_id=account_id, function_name=function.name, qualifier=invoked_as),
         version=version_name,
         revision_id=str(runs.revision_id),
         runtime=runs.runtime,
@@ -256,7 +266,9 @@ def _job_from_database(request_id: str) -> dict[str, Any] | None:
         if version is None:
             _fail_unrunnable(invocation, f"version {invocation.executed_version} was deleted")
             return None
-    return _job(invocation, _snapshot(invocation.function, version))
+    return _job(
+        invocation, _snapshot(invocation.function, version, invoked_as=invocation.qualifier)
+    )
 
 
 def _fail_unrunnable(invocation: Invocation, reason: str) -> None:

@@ -451,15 +451,15 @@ class TestErrors:
 
         with pytest.raises(ClientError) as layers:
             lambda_api.list_layers()
-        with pytest.raises(ClientError) as alias:
-            lambda_api.list_aliases(FunctionName="hello")
+        with pytest.raises(ClientError) as policy:
+            lambda_api.get_policy(FunctionName="hello")
         with pytest.raises(ClientError) as url_config:
             lambda_api.get_function_url_config(FunctionName="hello")
 
         assert error_code(layers) == (501, "UnsupportedOperationException")
         assert "ListLayers" in layers.value.response["Error"]["Message"]
-        assert error_code(alias) == (501, "UnsupportedOperationException")
-        assert "ListAliases" in alias.value.response["Error"]["Message"]
+        assert error_code(policy) == (501, "UnsupportedOperationException")
+        assert "GetPolicy" in policy.value.response["Error"]["Message"]
         assert error_code(url_config) == (501, "UnsupportedOperationException")
 
     def test_unknown_paths_answer_in_json(self, lambda_api):

@@ -143,9 +143,9 @@ def test_the_log_tail_keeps_the_last_4_kb_of_whole_lines():
 def test_unsupported_operations_are_named():
     assert operation_name("GET", "/2018-10-31/layers", set()) == "ListLayers"
     assert operation_name("GET", "/2018-10-31/layers", {"find"}) == "GetLayerVersionByArn"
-    assert operation_name("POST", "/2015-03-31/functions/fn/aliases", set()) == "CreateAlias"
+    assert operation_name("POST", "/2015-03-31/functions/fn/policy", set()) == "AddPermission"
     assert unsupported("GET", "/2015-03-31/nothing", set()).code == "UnknownOperationException"
-    error = unsupported("DELETE", "/2015-03-31/functions/fn/aliases/live", set())
+    error = unsupported("DELETE", "/2015-03-31/functions/fn/policy/statement", set())
     assert (error.code, error.status) == ("UnsupportedOperationException", 501)
 
 

@@ -14,7 +14,7 @@ from django.http import HttpResponse
 
 from api.code_location import code_location_url
 from api.configuration import architecture, configuration_changes, reject_unsupported, unsupported
-from api.errors import InvalidParameterValueException
+from api.errors import InvalidParameterValueException, ResourceConflictException
 from api.function_services import (
     function_code_replace,
     function_configuration_replace,
@@ -30,10 +30,10 @@ from api.names import (
 from api.params import Params
 from api.serializers import concurrency, function_configuration, version_configuration
 from api.views.base import ApiCall, json_response, no_content
-from api.views.versions import max_items, publish, published_version
+from api.views.versions import is_alias, max_items, publish, published_version
 from functions import packaging
 from functions.models import Function, FunctionVersion
-from functions.services import function_delete, function_version_delete
+from functions.services import VersionInUse, function_delete, function_version_delete
 
 # Lambda's limit for a request carrying a base64-encoded 50 MB package.
 ZIP_REQUEST_MAX_BYTES = 69_905_067
@@ -106,6 +106,8 @@ def get_function(call: ApiCall, function_name: str) -> HttpResponse:
     else:
         configuration = version_configuration(version, account_id=call.caller.account_id)
         location = code_location_url(call.request, function, code_id=version.code_id)
+    if is_alias(ref):
+        configuration["FunctionArn"] = ref.qualified_arn
     body = {
         "Configuration": configuration,
         "Code": {"RepositoryType": "S3", "Location": location},
@@ -122,10 +124,14 @@ def get_function_configuration(call: ApiCall, function_name: str) -> HttpRespons
     function = call.function(ref)
     version = published_version(function, ref)
     if version is not None:
-        return json_response(version_configuration(version, account_id=call.caller.account_id))
-    return json_response(
-        function_configuration(function, account_id=call.caller.account_id, qualifier=ref.qualifier)
-    )
+        configuration = version_configuration(version, account_id=call.caller.account_id)
+    else:
+        configuration = function_configuration(
+            function, account_id=call.caller.account_id, qualifier=ref.qualifier
+        )
+    if is_alias(ref):
+        configuration["FunctionArn"] = ref.qualified_arn
+    return json_response(configuration)
 
 
 def _encode_marker(name: str, version: int | None = None) -> str:
@@ -281,9 +287,15 @@ def delete_function(call: ApiCall, function_name: str) -> HttpResponse:
             "$LATEST version cannot be deleted without deleting the function."
         )
     function = call.function(ref)
+    if is_alias(ref):
+        published_version(function, ref)
+        raise InvalidParameterValueException("Deletion of aliases is not currently supported.")
     version = published_version(function, ref)
     if version is None:
         function_delete(function=function)
     else:
-        function_version_delete(version=version)
+        try:
+            function_version_delete(version=version)
+        except VersionInUse as exc:
+            raise ResourceConflictException(" ".join(exc.messages)) from exc
     return no_content()

@@ -107,7 +107,7 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
     client_context = _client_context(call)
     function = call.function(ref)
     version = published_version(function, ref)
-    executed_version = LATEST if version is None else str(version.version)
+    qualifier = ref.qualifier or LATEST
     if function.state != FunctionState.ACTIVE:
         raise ResourceConflictException(
             "The operation cannot be performed at this time. The function is currently in "
@@ -115,7 +115,7 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
         )
     if invocation_type == DRY_RUN:
         response = HttpResponse(status=204)
-        response["X-Amz-Executed-Version"] = executed_version
+        response["X-Amz-Executed-Version"] = LATEST if version is None else str(version.version)
         return response
     try:
         invocation = invocation_submit(
@@ -126,7 +126,7 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
             client_context=client_context
             if invocation_type == InvocationType.REQUEST_RESPONSE
             else "",
-            qualifier=executed_version,
+            qualifier=qualifier,
         )
     except InvocationRejected as exc:
         raise _rejection(exc) from exc

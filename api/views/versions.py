@@ -17,7 +17,11 @@ from api.names import LATEST, FunctionRef
 from api.serializers import function_configuration, version_configuration
 from api.views.base import ApiCall, json_response
 from functions.models import Function, FunctionVersion
-from functions.selectors import function_version_get, function_version_list
+from functions.selectors import (
+    function_alias_get,
+    function_version_get,
+    function_version_list,
+)
 from functions.services import RevisionMismatch, function_version_publish
 
 DEFAULT_MAX_ITEMS = 50
@@ -25,15 +29,27 @@ MAX_ITEMS_RANGE = (1, 10_000)
 
 
 def published_version(function: Function, ref: FunctionRef) -> FunctionVersion | None:
-    """The version a qualified name names: None for $LATEST (or no qualifier). Any other
-    qualifier that is not a published version (aliases included, which Stratus does not
-    have yet) is not found."""
+    """The version a qualified name names: None for $LATEST (or no qualifier). An alias
+    names the version it points to (the primary one of a weighted alias). Any other
+    qualifier is not found."""
     if ref.qualifier in (None, LATEST):
         return None
-    version = function_version_get(function=function, version=ref.qualifier or "")
+    number = ref.qualifier or ""
+    if not number.isdigit():
+        alias = function_alias_get(function=function, name=number)
+        if alias is None:
+            raise ref.not_found()
+        if alias.function_version == LATEST:
+            return None
+        number = alias.function_version
+    version = function_version_get(function=function, version=number)
     if version is None:
         raise ref.not_found()
     return version
+
+
+def is_alias(ref: FunctionRef) -> bool:
+    return ref.qualifier not in (None, LATEST) and not (ref.qualifier or "").isdigit()
 
 
 def publish(

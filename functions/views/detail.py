@@ -37,6 +37,12 @@ TABS = [
         "functions.versions_tab.versions_tab_context",
         "functions/tab_versions.html",
     ),
+    (
+        "aliases",
+        "Aliases",
+        "functions.aliases_tab.aliases_tab_context",
+        "functions/tab_aliases.html",
+    ),
 ]
 DEFAULT_TAB = "code"
 
