@@ -54,7 +54,7 @@ def aliases_tab_context(request: HttpRequest, function: Function) -> dict[str, A
         "aliases": [alias_row(alias) for alias in function_alias_list(function=function)],
         "alias_versions": versions,
         "alias_create_form": AliasForm(versions=versions),
-        "alias_create_open": False,
+        "alias_create_open": request.GET.get("create") == "1",
         "alias_editing": editing,
         "alias_edit_form": alias_edit_form(editing, versions) if editing else None,
     }

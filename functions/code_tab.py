@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 from console.templatetags.console_ui import human_bytes
 from functions import packaging, selectors, services
 from functions.forms import add_service_errors
-from functions.models import Function, Runtime
-from functions.views.detail import render_function_page
+from functions.models import Function, FunctionVersion, Runtime
+from functions.views.detail import page_qualifier, render_function_page
 from functions.views.http import AuthenticatedHttpRequest
 
 UPLOAD_MAX_BYTES = packaging.MAX_ZIPPED_BYTES
@@ -65,9 +65,13 @@ def handler_file(handler: str) -> str:
     return module.replace(".", "/") + ".py" if module else ""
 
 
-def code_properties(function: Function) -> dict[str, Any]:
-    """The package facts the tab shows, also sent back after a deploy to refresh them."""
-    modified = function.last_modified.astimezone(UTC)
+def code_properties(function: Function | FunctionVersion) -> dict[str, Any]:
+    """The package facts the tab shows, also sent back after a deploy to refresh them. A
+    published version was last modified when it was published."""
+    changed_at = (
+        function.created_at if isinstance(function, FunctionVersion) else function.last_modified
+    )
+    modified = changed_at.astimezone(UTC)
     return {
         "code_sha256": function.code_sha256,
         "code_size": function.code_size,
@@ -86,14 +90,19 @@ def _success_message(function: Function) -> str:
 
 
 def code_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
-    """What `functions/tab_code.html` needs besides `function` and `tab`."""
-    files = packaging.read_text_files(bytes(function.code.zip_bytes))
+    """What `functions/tab_code.html` needs besides `function` and `tab`. Under a version or
+    alias qualifier the tab shows that version's package, read-only."""
+    qualifier = page_qualifier(request, function)
+    shown: Function | FunctionVersion = qualifier.shown_version or function
+    files = packaging.read_text_files(bytes(shown.code.zip_bytes))
     return {
         "files": files,
+        "config": shown,
+        "read_only": qualifier.read_only,
         "code_editable": files is not None,
         "code_too_large_message": too_large_message(function),
-        "code_handler_file": handler_file(function.handler),
-        "code_properties": code_properties(function),
+        "code_handler_file": handler_file(shown.handler),
+        "code_properties": code_properties(shown),
         "code_upload_form": CodeUploadForm(),
         "code_upload_max_bytes": UPLOAD_MAX_BYTES,
         "runtime_form": RuntimeSettingsForm.for_function(function),

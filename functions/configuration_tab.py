@@ -10,9 +10,10 @@ from django.http import HttpRequest
 
 from console.selectors import account_for_user, role_arn
 from functions.forms import EnvironmentForm, ExecutionRoleForm, GeneralConfigurationForm
-from functions.models import Function
+from functions.models import Function, FunctionVersion
 from functions.services import POLICY_TEMPLATES
 from functions.validation import EPHEMERAL_STORAGE_RANGE, MEMORY_RANGE, TIMEOUT_RANGE
+from functions.views.detail import page_qualifier
 
 SECTIONS = [
     ("general", "General configuration"),
@@ -31,23 +32,35 @@ class SectionLink:
 
 
 def section_context(
-    function: Function, *, section: str, editing: bool, blank_rows: int = 1
+    function: Function,
+    *,
+    section: str,
+    editing: bool,
+    blank_rows: int = 1,
+    shown: FunctionVersion | None = None,
+    read_only: bool = False,
 ) -> dict[str, Any]:
+    """`shown` is the published version a version or alias page shows; `read_only` leaves
+    out every way to edit."""
     if section not in dict(SECTIONS):
         section = DEFAULT_SECTION
+    editing = editing and not read_only
+    config: Function | FunctionVersion = shown or function
     account = account_for_user(function.owner)
-    role = function.role
+    role = config.role
     context: dict[str, Any] = {
         "section": section,
         "section_label": dict(SECTIONS)[section],
         "config_sections": [SectionLink(slug, label, slug == section) for slug, label in SECTIONS],
         "editing": editing,
+        "config": config,
+        "read_only": read_only,
         "memory_range": MEMORY_RANGE,
         "timeout_range": TIMEOUT_RANGE,
         "ephemeral_storage_range": EPHEMERAL_STORAGE_RANGE,
         "role_arn": role_arn(account_id=account.account_id, path=role.path, role_name=role.name),
         "role_policy_labels": [_POLICY_LABELS.get(t, t) for t in role.policy_templates],
-        "environment_items": sorted(function.environment.items()),
+        "environment_items": sorted(config.environment.items()),
     }
     if editing and section == "general":
         context["general_form"] = GeneralConfigurationForm.for_function(function)
@@ -63,8 +76,11 @@ def section_context(
 
 
 def configuration_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
+    qualifier = page_qualifier(request, function)
     return section_context(
         function,
         section=request.GET.get("section", DEFAULT_SECTION),
         editing=request.GET.get("edit") == "1",
+        shown=qualifier.shown_version,
+        read_only=qualifier.read_only,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -77,3 +79,65 @@ def function_alias_list(
 
 def function_alias_get(*, function: Function, name: str) -> FunctionAlias | None:
     return FunctionAlias.objects.filter(function_id=function.pk, name=name).first()
+
+
+LATEST_QUALIFIER = "$LATEST"
+
+
+@dataclass(frozen=True)
+class FunctionQualifier:
+    """What the function page shows: $LATEST, a published version, or an alias (whose code
+    and settings are those of its primary version)."""
+
+    name: str
+    version: FunctionVersion | None = None
+    alias: FunctionAlias | None = None
+    alias_version: FunctionVersion | None = None
+
+    @property
+    def is_latest(self) -> bool:
+        return self.name == LATEST_QUALIFIER
+
+    @property
+    def read_only(self) -> bool:
+        return not self.is_latest
+
+    @property
+    def label(self) -> str:
+        if self.alias is not None:
+            return f"Alias: {self.name}"
+        if self.version is not None:
+            return f"Version {self.name}"
+        return LATEST_QUALIFIER
+
+    @property
+    def shown_version(self) -> FunctionVersion | None:
+        """The published version whose code and settings the page shows; None for $LATEST
+        (or an alias whose primary version is $LATEST)."""
+        return self.version or self.alias_version
+
+
+def function_qualifier_get(*, function: Function, name: str | None) -> FunctionQualifier:
+    """The qualifier named `name` ($LATEST when empty); an unknown one is a 404."""
+    if not name or name == LATEST_QUALIFIER:
+        return FunctionQualifier(LATEST_QUALIFIER)
+    version = function_version_get(function=function, version=name)
+    if version is not None:
+        return FunctionQualifier(name, version=version)
+    alias = function_alias_get(function=function, name=name)
+    if alias is None:
+        raise Http404("No such version or alias")
+    primary = None
+    if alias.function_version != LATEST_QUALIFIER:
+        primary = function_version_get(function=function, version=alias.function_version)
+    return FunctionQualifier(name, alias=alias, alias_version=primary)
+
+
+def function_qualifier_list(*, function: Function) -> list[FunctionQualifier]:
+    """Every qualifier the page can switch to: $LATEST, versions newest first, aliases."""
+    versions = function_version_list(function=function).order_by("-version")
+    return [
+        FunctionQualifier(LATEST_QUALIFIER),
+        *(FunctionQualifier(str(v.version), version=v) for v in versions),
+        *(FunctionQualifier(a.name, alias=a) for a in function_alias_list(function=function)),
+    ]

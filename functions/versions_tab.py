@@ -16,5 +16,5 @@ def versions_tab_context(request: HttpRequest, function: Function) -> dict[str, 
     return {
         "versions": list(function_version_list(function=function).order_by("-version")),
         "version_publish_form": VersionPublishForm(),
-        "version_publish_open": False,
+        "version_publish_open": request.GET.get("publish") == "1",
     }

@@ -44,7 +44,11 @@ def _pretty_json(text: str) -> str:
 
 
 def _summary(invocation: Invocation) -> list[tuple[str, str]]:
-    rows = [("Code SHA-256", invocation.code_sha256), ("Request ID", str(invocation.request_id))]
+    rows = [
+        ("Executed version", invocation.executed_version),
+        ("Code SHA-256", invocation.code_sha256),
+        ("Request ID", str(invocation.request_id)),
+    ]
     if invocation.init_duration_ms is not None:
         rows.append(("Init duration", f"{invocation.init_duration_ms:.2f} ms"))
     if invocation.duration_ms is not None:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from console.selectors import account_for_user
 from functions.models import Function
 from functions.selectors import function_get_for_user
-from functions.views.detail import render_function_page
+from functions.views.detail import page_qualifier, render_function_page
 from functions.views.http import AuthenticatedHttpRequest
 from invocations import event_templates, saved_events
 from invocations.errors import InvocationRejected, InvocationWaitTimeout
@@ -206,10 +206,13 @@ def delete_event(request: AuthenticatedHttpRequest, pk: int, event_pk: int) -> H
 def run_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Invoke the function synchronously with exactly what is in the editor, saved or not."""
     function = function_get_for_user(user=request.user, pk=pk)
+    qualifier = page_qualifier(request, function)
     payload = request.POST.get("payload", "")
     result: ExecutionResult
     try:
-        invocation = invocation_submit(function=function, payload=payload, source="console")
+        invocation = invocation_submit(
+            function=function, payload=payload, source="console", qualifier=qualifier.name
+        )
     except InvocationRejected as exc:
         result = execution_rejected(error=exc)
     else:

@@ -67,8 +67,23 @@ class EpochSeconds(Func):
         )
 
 
+LATEST = "$LATEST"
+
+
+def metric_dimension(*, function: Function, qualifier: str = LATEST) -> tuple[str, str]:
+    """The function's own metrics, or for a version or alias those carrying its `Resource`
+    dimension (`name:qualifier`)."""
+    if qualifier == LATEST:
+        return "FunctionName", function.name
+    return "Resource", f"{function.name}:{qualifier}"
+
+
 def metric_buckets_for_function(
-    *, function: Function, window: Window, metric_names: Iterable[str] = CHART_METRICS
+    *,
+    function: Function,
+    window: Window,
+    metric_names: Iterable[str] = CHART_METRICS,
+    qualifier: str = LATEST,
 ) -> dict[str, dict[int, BucketStats]]:
     """The function's one-minute datapoints in the window, merged per period in SQL: sum of
     sums, sum of counts, min of minimums, max of maximums. Keys are bucket indexes from the
@@ -78,11 +93,12 @@ def metric_buckets_for_function(
         (EpochSeconds("period_start") - Value(window.start.timestamp(), FloatField()))
         / Value(period_seconds, FloatField())
     )
+    dimension_name, dimension_value = metric_dimension(function=function, qualifier=qualifier)
     rows = (
         MetricDatapoint.objects.filter(
             owner_id=function.owner_id,
-            dimension_name="FunctionName",
-            dimension_value=function.name,
+            dimension_name=dimension_name,
+            dimension_value=dimension_value,
             metric_name__in=list(metric_names),
             period_start__gte=window.start,
             period_start__lt=window.end,
@@ -109,10 +125,14 @@ def metric_buckets_for_function(
 
 
 def function_metrics_chart_data(
-    *, function: Function, time_range: TimeRange, now: datetime | None = None
+    *,
+    function: Function,
+    time_range: TimeRange,
+    now: datetime | None = None,
+    qualifier: str = LATEST,
 ) -> dict[str, Any]:
     window = window_ending_at(time_range=time_range, now=now or timezone.now())
-    buckets = metric_buckets_for_function(function=function, window=window)
+    buckets = metric_buckets_for_function(function=function, window=window, qualifier=qualifier)
     return chart_payload(window=window, buckets=buckets)
 
 
@@ -128,18 +148,23 @@ RECENT_INVOCATION_FIELDS = (
     "billed_duration_ms",
     "memory_size",
     "max_memory_used_mb",
+    "executed_version",
 )
 
 
 def invocation_recent_for_function(
-    *, function: Function, since: datetime, limit: int = RECENT_INVOCATION_LIMIT
+    *,
+    function: Function,
+    since: datetime,
+    limit: int = RECENT_INVOCATION_LIMIT,
+    qualifier: str = LATEST,
 ) -> list[Invocation]:
-    """Newest first, served by the (function, -created_at) index."""
-    return list(
-        Invocation.objects.filter(function=function, created_at__gte=since)
-        .order_by("-created_at")
-        .only(*RECENT_INVOCATION_FIELDS)[:limit]
-    )
+    """Newest first, served by the (function, -created_at) index. $LATEST lists every
+    invocation of the function; a version or alias only those invoked by that qualifier."""
+    invocations = Invocation.objects.filter(function=function, created_at__gte=since)
+    if qualifier != LATEST:
+        invocations = invocations.filter(qualifier=qualifier)
+    return list(invocations.order_by("-created_at").only(*RECENT_INVOCATION_FIELDS)[:limit])
 
 
 def invocation_get_for_user(

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from functions.models import Function
+from functions.views.detail import page_qualifier
 from monitoring.charts import TIME_RANGES, InvalidTimeRange, TimeRange, time_range_for_key
 from monitoring.selectors import function_metrics_chart_data, invocation_recent_for_function
 
@@ -29,6 +30,7 @@ def time_range_from_request(request: HttpRequest) -> TimeRange:
 
 
 def monitor_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
+    qualifier = page_qualifier(request, function).name
     view = monitor_view_from_request(request)
     time_range = time_range_from_request(request)
     context: dict[str, Any] = {
@@ -36,13 +38,14 @@ def monitor_tab_context(request: HttpRequest, function: Function) -> dict[str, A
         "monitor_range": time_range,
         "monitor_ranges": list(TIME_RANGES.values()),
         "monitor_log_group": function.log_group_name,
+        "monitor_qualifier": qualifier,
     }
     if view == "logs":
         context["monitor_invocations"] = invocation_recent_for_function(
-            function=function, since=timezone.now() - time_range.span
+            function=function, since=timezone.now() - time_range.span, qualifier=qualifier
         )
     else:
         context["monitor_metrics"] = function_metrics_chart_data(
-            function=function, time_range=time_range
+            function=function, time_range=time_range, qualifier=qualifier
         )
     return context

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -10,9 +11,11 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from functions.selectors import function_get_for_user
+from functions.views.detail import page_qualifier
 from functions.views.http import AuthenticatedHttpRequest
 from monitoring.charts import InvalidTimeRange, time_range_for_key
 from monitoring.selectors import (
+    LATEST,
     function_metrics_chart_data,
     invocation_get_for_user,
     invocation_recent_for_function,
@@ -36,6 +39,8 @@ def monitor_tab(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     page_path = request.htmx.current_url_abs_path
     if page_path:
         query = f"tab=monitor&view={context['monitor_view']}&range={context['monitor_range'].key}"
+        if context["monitor_qualifier"] != LATEST:
+            query += f"&{urlencode({'qualifier': context['monitor_qualifier']})}"
         push_url(response, f"{page_path.split('?', 1)[0]}?{query}")
     return response
 
@@ -48,7 +53,10 @@ def metrics(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
         time_range = time_range_for_key(request.GET.get("range"))
     except InvalidTimeRange as exc:
         return JsonResponse({"message": exc.message}, status=400)
-    return JsonResponse(function_metrics_chart_data(function=function, time_range=time_range))
+    qualifier = page_qualifier(request, function).name
+    return JsonResponse(
+        function_metrics_chart_data(function=function, time_range=time_range, qualifier=qualifier)
+    )
 
 
 @require_GET
@@ -59,8 +67,9 @@ def recent_invocations(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         time_range = time_range_for_key(request.GET.get("range"))
     except InvalidTimeRange as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    qualifier = page_qualifier(request, function).name
     invocations = invocation_recent_for_function(
-        function=function, since=timezone.now() - time_range.span
+        function=function, since=timezone.now() - time_range.span, qualifier=qualifier
     )
     return render(
         request,
@@ -70,6 +79,7 @@ def recent_invocations(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             "monitor_range": time_range,
             "monitor_invocations": invocations,
             "monitor_log_group": function.log_group_name,
+            "monitor_qualifier": qualifier,
         },
     )
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from celery.result import AsyncResult
+from django.db.models import Max
 from django.utils import timezone
 
 from invocations.models import Invocation
@@ -70,10 +71,11 @@ def test_concurrent_invocations_get_separate_environments(user, live_worker):
 
     assert all(invocation.status == "succeeded" for invocation in finished)
     assert len({invocation.log_stream_name for invocation in finished}) == 3
-    concurrency = MetricDatapoint.objects.get(
+    # The three may straddle a minute boundary: take the highest minute.
+    concurrency = MetricDatapoint.objects.filter(
         metric_name="ConcurrentExecutions", dimension_value="parallel"
-    )
-    assert concurrency.maximum >= 2
+    ).aggregate(highest=Max("maximum"))
+    assert concurrency["highest"] >= 2
 
 
 def test_the_sweeper_republishes_a_queued_record_whose_message_was_lost(user, live_worker):

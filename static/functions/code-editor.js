@@ -27,6 +27,8 @@
 
   var alerts = root.querySelector("[data-code-alerts]");
   var deployButton = root.querySelector("[data-code-deploy]");
+  // A published version (or an alias) is shown read-only: no Deploy button, no edits.
+  var readOnly = root.hasAttribute("data-read-only");
   var statusLabel = root.querySelector("[data-code-status]");
   var uploadForm = document.querySelector("[data-code-upload-form]");
   var filesScript = document.getElementById("code-files");
@@ -240,6 +242,7 @@
 
     var cm = window.CodeMirror(editorHost, {
       value: "",
+      readOnly: readOnly,
       lineNumbers: true,
       indentUnit: INDENT,
       tabSize: INDENT,
@@ -934,8 +937,10 @@
     function renderStatus() {
       var dirty = isDirty();
       statusLabel.hidden = !dirty;
-      deployButton.disabled = !dirty || deploying;
-      deployButton.textContent = deploying ? "Deploying…" : "Deploy";
+      if (deployButton) {
+        deployButton.disabled = !dirty || deploying;
+        deployButton.textContent = deploying ? "Deploying…" : "Deploy";
+      }
       root.classList.toggle("is-dirty", dirty);
       summaryLabel.textContent = changeSummary();
     }
@@ -991,7 +996,7 @@
     // -------------------------------------------------- deploy
 
     function deploy() {
-      if (deploying || !isDirty()) {
+      if (readOnly || deploying || !isDirty()) {
         return;
       }
       if (editing) {
@@ -1249,6 +1254,9 @@
     });
 
     function runAction(action) {
+      if (readOnly) {
+        return;
+      }
       if (action === "delete") {
         deleteSelected();
       } else {
@@ -1341,7 +1349,9 @@
         }
       }
     });
-    deployButton.addEventListener("click", deploy);
+    if (deployButton) {
+      deployButton.addEventListener("click", deploy);
+    }
 
     // -------------------------------------------------- start
 

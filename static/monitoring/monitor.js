@@ -329,7 +329,7 @@
   function refreshMetrics(root) {
     var state = stateOf(root);
     var sequence = ++state.sequence;
-    var url = root.getAttribute("data-metrics-url") + "?range=" + encodeURIComponent(state.range);
+    var url = withRange(root.getAttribute("data-metrics-url"), state.range);
     setBusy(root, true);
     return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
@@ -399,8 +399,7 @@
         return row.getAttribute("aria-controls");
       }
     );
-    var url =
-      root.getAttribute("data-invocations-url") + "?range=" + encodeURIComponent(state.range);
+    var url = withRange(root.getAttribute("data-invocations-url"), state.range);
     setBusy(root, true);
     state.failed = false;
     return window.htmx
