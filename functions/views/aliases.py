@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
@@ -39,30 +42,50 @@ def _add_errors(form: AliasForm, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def _submit(
+    request: AuthenticatedHttpRequest,
+    function: Function,
+    form: AliasForm,
+    save: Callable[[dict[str, Any]], str],
+    *,
+    error_overrides: dict[str, Any],
+) -> HttpResponse:
+    """Validate the form, call `save` (which returns the success message), and show the
+    dialog again with the errors at its fields when anything is wrong."""
+    if form.is_valid():
+        try:
+            message = save(form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, message)
+            return _aliases_tab(function)
+    return render_function_page(
+        request, function, tab="aliases", tab_overrides=error_overrides, status=400
+    )
+
+
 @require_POST
 def alias_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     function = function_get_for_user(user=request.user, pk=pk)
     form = AliasForm(request.POST, versions=published_versions(function))
-    if form.is_valid():
-        try:
-            alias = function_alias_create(
-                function=function,
-                name=form.cleaned_data["name"],
-                function_version=form.cleaned_data["function_version"],
-                description=form.cleaned_data["description"],
-                routing=form.routing(),
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, f"Successfully created alias {alias.name}.")
-            return _aliases_tab(function)
-    return render_function_page(
+
+    def save(data: dict[str, Any]) -> str:
+        alias = function_alias_create(
+            function=function,
+            name=data["name"],
+            function_version=data["function_version"],
+            description=data["description"],
+            routing=form.routing(),
+        )
+        return f"Successfully created alias {alias.name}."
+
+    return _submit(
         request,
         function,
-        tab="aliases",
-        tab_overrides={"alias_create_form": form, "alias_create_open": True},
-        status=400,
+        form,
+        save,
+        error_overrides={"alias_create_form": form, "alias_create_open": True},
     )
 
 
@@ -71,25 +94,22 @@ def alias_update(request: AuthenticatedHttpRequest, pk: int, name: str) -> HttpR
     function = function_get_for_user(user=request.user, pk=pk)
     alias = _alias_or_404(function, name)
     form = AliasForm(request.POST, versions=published_versions(function), editing=True)
-    if form.is_valid():
-        try:
-            function_alias_update(
-                alias=alias,
-                function_version=form.cleaned_data["function_version"],
-                description=form.cleaned_data["description"],
-                routing=form.routing(),
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, f"Successfully updated alias {alias.name}.")
-            return _aliases_tab(function)
-    return render_function_page(
+
+    def save(data: dict[str, Any]) -> str:
+        function_alias_update(
+            alias=alias,
+            function_version=data["function_version"],
+            description=data["description"],
+            routing=form.routing(),
+        )
+        return f"Successfully updated alias {alias.name}."
+
+    return _submit(
         request,
         function,
-        tab="aliases",
-        tab_overrides={"alias_editing": alias, "alias_edit_form": form},
-        status=400,
+        form,
+        save,
+        error_overrides={"alias_editing": alias, "alias_edit_form": form},
     )
 
 
