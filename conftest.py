@@ -22,6 +22,7 @@ from console.celery import app as celery_app
 from lib.processes import celery_worker_command, running
 
 WORKER_START_TIMEOUT = 60
+ASYNC_RETRY_DELAY_SCALE = 0.01
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,14 @@ def celery_worker_process(
         for queue in ("invocations", "default"):
             conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _database_url()}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        # Lambda waits 1 and 2 minutes before an asynchronous event's retries: 0.6 and 1.2 s.
+        "STRATUS_ASYNC_RETRY_DELAY_SCALE": os.environ.get(
+            "STRATUS_ASYNC_RETRY_DELAY_SCALE", str(ASYNC_RETRY_DELAY_SCALE)
+        ),
+    }
     command = celery_worker_command(name=f"test-{uuid.uuid4().hex[:8]}")
     with running(command, log_path=log_path, env=env) as process:
         _wait_until_serving(process, log_path)
@@ -104,3 +112,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # keeps its pool.
     for database in settings.DATABASES.values():
         database.get("OPTIONS", {}).pop("pool", None)
+    # The suite runs on the process backend (fast) unless STRATUS_SANDBOX_BACKEND says
+    # otherwise; the Docker tests choose the Docker backend themselves. The worker process
+    # under test inherits the choice.
+    process_backend = "invocations.sandboxes.process.ProcessSandboxBackend"
+    backend = os.environ.setdefault("STRATUS_SANDBOX_BACKEND", process_backend)
+    settings.STRATUS_SANDBOX = {**settings.STRATUS_SANDBOX, "BACKEND": backend}

@@ -1,44 +1,52 @@
-"""Reserved concurrency: stored and reported by the API; enforcing it is the invocation
-engine's part."""
+"""Reserved and provisioned concurrency through the API: the shared services, with their
+errors as Lambda answers them. The invocation engine enforces both (invocations.concurrency,
+invocations.provisioning)."""
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from django.core.exceptions import ValidationError
 
-from api.errors import InvalidParameterValueException
+from api.errors import ApiError, InvalidParameterValueException
 from api.locks import function_locked
 from api.names import FunctionRef
-from functions.models import Function
+from functions import concurrency_services
+from functions.models import Function, ProvisionedConcurrencyConfig
 
-ACCOUNT_CONCURRENCY_LIMIT = 1000
-# Lambda keeps this much of the account's concurrency unreserved.
-MIN_UNRESERVED_CONCURRENCY = 100
+
+def _api_error(exc: ValidationError, ref: FunctionRef) -> ApiError:
+    if exc.code == "not_found":
+        return ref.not_found()
+    return InvalidParameterValueException(exc.messages[0])
 
 
 def function_concurrency_put(*, function: Function, ref: FunctionRef, reserved: int) -> None:
-    """Reserve concurrency for the function (stored; enforced by a later engine change)."""
-    if reserved < 0:
-        raise InvalidParameterValueException(
-            "1 validation error detected: Value "
-            f"'{reserved}' at 'reservedConcurrentExecutions' failed to satisfy constraint: "
-            "Member must have value greater than or equal to 0"
-        )
     with function_locked(function, ref, None) as locked:
-        others = (
-            Function.objects.filter(owner_id=locked.owner_id)
-            .exclude(pk=locked.pk)
-            .aggregate(total=Sum("reserved_concurrency"))["total"]
-            or 0
-        )
-        if ACCOUNT_CONCURRENCY_LIMIT - others - reserved < MIN_UNRESERVED_CONCURRENCY:
-            raise InvalidParameterValueException(
-                "Specified ReservedConcurrentExecutions for function decreases account's "
-                "UnreservedConcurrentExecution below its minimum value of "
-                f"[{MIN_UNRESERVED_CONCURRENCY}]."
-            )
-        Function.objects.filter(pk=locked.pk).update(reserved_concurrency=reserved)
+        try:
+            concurrency_services.function_reserve_concurrency(function=locked, reserved=reserved)
+        except ValidationError as exc:
+            raise _api_error(exc, ref) from exc
 
 
 def function_concurrency_delete(*, function: Function, ref: FunctionRef) -> None:
     with function_locked(function, ref, None) as locked:
-        Function.objects.filter(pk=locked.pk).update(reserved_concurrency=None)
+        concurrency_services.function_unreserve_concurrency(function=locked)
+
+
+def provisioned_config_put(
+    *, function: Function, ref: FunctionRef, qualifier: str, requested: int
+) -> ProvisionedConcurrencyConfig:
+    try:
+        return concurrency_services.provisioned_config_put(
+            function=function, qualifier=qualifier, requested=requested
+        )
+    except ValidationError as exc:
+        raise _api_error(exc, ref) from exc
+
+
+def provisioned_config_delete(*, function: Function, ref: FunctionRef, qualifier: str) -> bool:
+    try:
+        return concurrency_services.provisioned_config_delete(
+            function=function, qualifier=qualifier
+        )
+    except ValidationError as exc:
+        raise _api_error(exc, ref) from exc

@@ -50,6 +50,10 @@ def configuration_changes(params: Params) -> dict[str, Any]:
     if storage is not None:
         storage.required("Size")
         changes["ephemeral_storage"] = storage.integer("Size")
+    dead_letter = params.structure("DeadLetterConfig")
+    if dead_letter is not None:
+        # A function ARN (Stratus has no queues); an empty TargetArn removes it.
+        changes["dead_letter_target_arn"] = dead_letter.string("TargetArn") or ""
     return changes
 
 
@@ -74,9 +78,6 @@ def reject_unsupported(params: Params, *, function_name: str) -> None:
     vpc = params.structure("VpcConfig")
     if vpc is not None and (vpc.string_list("SubnetIds") or vpc.string_list("SecurityGroupIds")):
         raise unsupported("VPC access (VpcConfig)")
-    dead_letter = params.structure("DeadLetterConfig")
-    if dead_letter is not None and dead_letter.string("TargetArn"):
-        raise unsupported("dead-letter queues (DeadLetterConfig)")
     if params.string("KMSKeyArn"):
         raise unsupported("customer managed KMS keys (KMSKeyArn)")
     tracing = params.structure("TracingConfig")

@@ -64,6 +64,8 @@ def function_configuration(
     }
     if function.environment:
         configuration["Environment"] = {"Variables": dict(function.environment)}
+    if function.dead_letter_target_arn:
+        configuration["DeadLetterConfig"] = {"TargetArn": function.dead_letter_target_arn}
     if full:
         configuration["State"] = function.state
         if function.state in _STATE_REASONS:
@@ -108,6 +110,9 @@ def version_configuration(
     }
     if version.environment:
         configuration["Environment"] = {"Variables": dict(version.environment)}
+    if function.dead_letter_target_arn:
+        # Stratus keeps one dead-letter target per function, for all its versions.
+        configuration["DeadLetterConfig"] = {"TargetArn": function.dead_letter_target_arn}
     if full:
         configuration["State"] = FunctionState.ACTIVE
         configuration["LastUpdateStatus"] = LastUpdateStatus.SUCCESSFUL

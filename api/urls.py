@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from api.views import access_keys, aliases, code, concurrency, functions, invoke, tags, versions
+from api.views import (
+    access_keys,
+    aliases,
+    code,
+    concurrency,
+    event_invoke_config,
+    functions,
+    invoke,
+    provisioned,
+    tags,
+    versions,
+)
 from api.views.base import Operation, endpoint
 from api.views.functions import ZIP_REQUEST_MAX_BYTES
 from api.views.invoke import INVOKE_MAX_BYTES
@@ -89,6 +100,49 @@ api_patterns = [
     path(
         f"2019-09-30/functions/{_FUNCTION}/concurrency",
         endpoint(GET=Operation("GetFunctionConcurrency", concurrency.get_function_concurrency)),
+    ),
+    path(
+        f"2019-09-30/functions/{_FUNCTION}/provisioned-concurrency",
+        endpoint(
+            GET=Operation("GetProvisionedConcurrencyConfig", provisioned.provisioned_concurrency),
+            PUT=Operation(
+                "PutProvisionedConcurrencyConfig", provisioned.put_provisioned_concurrency_config
+            ),
+            DELETE=Operation(
+                "DeleteProvisionedConcurrencyConfig",
+                provisioned.delete_provisioned_concurrency_config,
+            ),
+        ),
+    ),
+    path(
+        f"2019-09-25/functions/{_FUNCTION}/event-invoke-config",
+        endpoint(
+            PUT=Operation(
+                "PutFunctionEventInvokeConfig",
+                event_invoke_config.put_function_event_invoke_config,
+            ),
+            POST=Operation(
+                "UpdateFunctionEventInvokeConfig",
+                event_invoke_config.update_function_event_invoke_config,
+            ),
+            GET=Operation(
+                "GetFunctionEventInvokeConfig",
+                event_invoke_config.get_function_event_invoke_config,
+            ),
+            DELETE=Operation(
+                "DeleteFunctionEventInvokeConfig",
+                event_invoke_config.delete_function_event_invoke_config,
+            ),
+        ),
+    ),
+    path(
+        f"2019-09-25/functions/{_FUNCTION}/event-invoke-config/list",
+        endpoint(
+            GET=Operation(
+                "ListFunctionEventInvokeConfigs",
+                event_invoke_config.list_function_event_invoke_configs,
+            )
+        ),
     ),
     path(
         "2016-08-19/account-settings",

@@ -85,6 +85,22 @@ def measure(
     return samples
 
 
+def web_cpu_per_call_ms(web_pid: int, client: Any, function_name: str, n: int) -> float:
+    """CPU the web process spends on one DryRun invoke (the HTTP and SigV4 layer), from n
+    calls in a row: unlike latency, barely moved by other load on the machine."""
+    from bench.load_checks import process_cpu_seconds, process_tree
+
+    def web_cpu() -> float:
+        return sum(process_cpu_seconds(pid) for pid in process_tree(web_pid))
+
+    from bench.scenario import PAYLOAD
+
+    before = web_cpu()
+    for _ in range(n):
+        _api_call(client, function_name, PAYLOAD, "DryRun")
+    return (web_cpu() - before) * 1000 / n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.api_invoke")
     parser.add_argument("--invocations", type=int, default=500)
@@ -105,13 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     port = stack.free_port()
     with (
         stack.running(stack.worker_command(), "api-worker.log"),
-        stack.running(stack.web_command(port), "api-web.log"),
+        stack.running(stack.web_command(port), "api-web.log") as web,
     ):
         scenario.wait_for_worker()
         stack.wait_for_http(f"http://127.0.0.1:{port}/accounts/login/")
         samples = measure(
             port, function, key.access_key.access_key_id, key.secret_access_key, args.invocations
         )
+        client = api_client(port, key.access_key.access_key_id, key.secret_access_key)
+        layer_cpu_ms = web_cpu_per_call_ms(web.pid, client, function.name, args.invocations)
 
     n = args.invocations
     print(f"Stratus warm invoke through the Lambda API ({n} each, in turn, after warm-up)")
@@ -120,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary("api: boto3 invoke, DryRun (layer alone)", samples["dry_run"]))
     added = percentile(samples["api"], 0.5) - percentile(samples["service"], 0.5)
     print(f"HTTP + SigV4 layer adds {added:.2f} ms at p50 (target < 2 ms)")
+    print(f"web process CPU per DryRun invoke: {layer_cpu_ms:.2f} ms")
     return 0
 
 

@@ -8,6 +8,9 @@ for both backends. Needs root and a running Docker engine with the runtime image
 (`make runtimes`). Prints, each with p50 and p99:
   * floor: `docker run --rm IMAGE python3 -c pass`;
   * Docker cold start: the first invocation of a fresh function (a new container);
+  * pre-warmed first invocation: the first invocation of a fresh function served by a
+    stem cell (a generic container started ahead of demand and specialised), with its
+    ratio to the floor against the target of 0.5;
   * Docker warm invocation, beside the process backend's warm invocation;
   * the worker's memory (RSS) with N idle warm Docker environments.
 """
@@ -37,7 +40,10 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _use_backend(backend: str) -> None:
+PREWARMED_TARGET_RATIO = 0.5
+
+
+def _use_backend(backend: str, *, prewarm: str = "") -> None:
     from django.conf import settings
 
     from invocations import environments
@@ -45,7 +51,21 @@ def _use_backend(backend: str) -> None:
 
     environments.shutdown_pool()
     settings.STRATUS_SANDBOX = {"BACKEND": backend, "OPTIONS": {}}
+    settings.STRATUS_EE_PREWARM = prewarm
     get_backend.cache_clear()
+
+
+def _wait_for_waiting_stem_cell(timeout: float = 30.0) -> None:
+    """Until a stem cell's program is up and polling for its assignment, as it is when
+    demand comes some time after the last one was taken."""
+    from invocations import environments
+
+    give_up = time.monotonic() + timeout
+    pool = environments.get_pool()
+    while pool.stats()["waiting_stem_cells"] < 1:
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"no stem cell became ready: {pool.stats()}")
+        time.sleep(0.01)
 
 
 def _timed_invoke(function: object) -> tuple[float, object]:
@@ -74,7 +94,7 @@ def main() -> int:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
-    from bench.stats import summary
+    from bench.stats import percentile, summary
     from console.celery import app as celery_app
     from functions.models import Function
     from functions.services import function_create
@@ -114,6 +134,19 @@ def main() -> int:
     _timed_invoke(docker_function)
     docker_warm = [_timed_invoke(docker_function)[0] for _ in range(args.warm)]
 
+    _use_backend(DOCKER_BACKEND, prewarm="python3.11:128=1")
+    prewarmed, prewarmed_init = [], []
+    for i in range(args.cold):
+        function = fresh_function(f"bench-prewarmed-{i}")
+        _wait_for_waiting_stem_cell()
+        elapsed, invocation = _timed_invoke(function)
+        prewarmed.append(elapsed)
+        prewarmed_init.append(invocation.init_duration_ms)  # type: ignore[attr-defined]
+    stem_stats = environments.get_pool().stats()
+    if stem_stats["stem_hits"] != args.cold or stem_stats["cold_starts"] != 0:
+        raise RuntimeError(f"not every first invocation was served by a stem cell: {stem_stats}")
+    _use_backend(DOCKER_BACKEND)
+
     environments.shutdown_pool()
     rss_before = _rss_mb()
     for i in range(args.idle):
@@ -126,6 +159,15 @@ def main() -> int:
     print(summary("floor: docker run --rm IMAGE python3 -c pass", floor))
     print(summary("docker: cold start (first invocation)", cold))
     print(summary("docker: init duration of those", init))
+    print(summary("docker: pre-warmed first invocation (stem)", prewarmed))
+    print(summary("docker: init duration of those", prewarmed_init))
+    ratio = percentile(prewarmed, 0.5) / percentile(floor, 0.5)
+    verdict = "met" if ratio <= PREWARMED_TARGET_RATIO else "NOT met"
+    print(
+        f"pre-warmed first invocation p50 / docker run floor p50 = {ratio:.2f} "
+        f"(target <= {PREWARMED_TARGET_RATIO}: {verdict}); "
+        f"vs cold start p50: {percentile(prewarmed, 0.5) / percentile(cold, 0.5):.2f}"
+    )
     print(summary("process backend: warm invocation", process_warm))
     print(summary("docker: warm invocation", docker_warm))
     print(

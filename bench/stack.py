@@ -25,8 +25,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: list[str], log_name: str) -> Iterator[subprocess.Popen[bytes]]:
-    with processes.running(command, log_path=BASE_DIR / "var" / "bench" / log_name) as process:
+def running(
+    command: list[str], log_name: str, *, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = BASE_DIR / "var" / "bench" / log_name
+    with processes.running(command, log_path=log_path, env=env) as process:
         yield process
 
 

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: Lambda API requests need none of the console's middlewares.
+    "console.middleware.LambdaApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -204,20 +206,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1200}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 1200}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Modules every worker imports at start besides the apps' tasks: the provisioned
+# concurrency reconciler starts with the worker.
+CELERY_IMPORTS = ["invocations.provisioning"]
+# How often the scheduler sweeps the invocation records: lost messages, dead workers (seconds).
+STRATUS_SWEEP_INTERVAL = float(os.environ.get("STRATUS_SWEEP_INTERVAL") or 5)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reap-stale-invocations": {
         "task": "invocations.tasks.sweep_invocations_task",
-        "schedule": 30.0,
-        "options": {"expires": 45},
+        "schedule": STRATUS_SWEEP_INTERVAL,
+        "options": {"expires": max(15.0, 3 * STRATUS_SWEEP_INTERVAL)},
     },
 }
 
 # --- Stratus ------------------------------------------------------------------------------
 STRATUS_REGION = os.environ.get("STRATUS_REGION", "us-east-1")
+# "auto": the Docker backend where a Docker engine answers and has the runtime image, else
+# the process backend (which does not isolate; it logs why it was chosen). Or a class path.
 STRATUS_SANDBOX: dict[str, Any] = {
-    "BACKEND": os.environ.get(
-        "STRATUS_SANDBOX_BACKEND", "invocations.sandboxes.process.ProcessSandboxBackend"
-    ),
+    "BACKEND": os.environ.get("STRATUS_SANDBOX_BACKEND", "auto"),
     "OPTIONS": {},
 }
 # Where the worker unpacks code artifacts (content-addressed) and keeps per-EE /tmp folders.
@@ -240,6 +247,10 @@ STRATUS_EE_MAX_CONCURRENT_COLD_STARTS = env_int(
 STRATUS_EE_BURST_WAIT_MS = env_int("STRATUS_EE_BURST_WAIT_MS", 100)
 # Longest an invocation waits for memory or a cold-start slot before it fails (seconds).
 STRATUS_EE_CAPACITY_WAIT = env_int("STRATUS_EE_CAPACITY_WAIT", 10)
+# Pre-warmed generic environments (stem cells) to keep idle, per runtime, memory size and
+# optionally ephemeral storage: "python3.11:128=2,python3.11:512:1024=1"; "" for none.
+# Unset: two of python3.11 at 128 MB on the Docker backend, none on the process backend.
+STRATUS_EE_PREWARM: str | None = os.environ.get("STRATUS_EE_PREWARM")
 # Ports the worker's Runtime API servers (one per execution environment) listen on; the
 # Docker backend's firewall lets functions reach only these on the host.
 STRATUS_RUNTIME_API_PORTS = os.environ.get("STRATUS_RUNTIME_API_PORTS", "20000-29999")
@@ -249,3 +260,29 @@ STRATUS_SECRETS_KEY = os.environ.get("STRATUS_SECRETS_KEY", "")
 STRATUS_MAX_LOG_BYTES = env_int("STRATUS_MAX_LOG_BYTES", 256 * 1024)
 # Queued invocations older than this are republished by the sweeper (lost broker message).
 STRATUS_REQUEUE_AFTER = env_int("STRATUS_REQUEUE_AFTER", 120)
+# Each worker process marks itself alive this often (seconds); one unseen for
+# STRATUS_WORKER_LOST_AFTER has died, and its running invocations are handed back:
+# asynchronous ones run again (at most STRATUS_WORKER_LOST_MAX_ATTEMPTS attempts in all),
+# synchronous ones fail with a clear error.
+STRATUS_WORKER_HEARTBEAT = float(os.environ.get("STRATUS_WORKER_HEARTBEAT") or 2)
+STRATUS_WORKER_LOST_AFTER = float(os.environ.get("STRATUS_WORKER_LOST_AFTER") or 10)
+STRATUS_WORKER_LOST_MAX_ATTEMPTS = env_int("STRATUS_WORKER_LOST_MAX_ATTEMPTS", 3)
+# A worker asked to stop (SIGTERM) takes no new invocations and lets the running ones finish
+# for up to this long (seconds); what is still running then is handed back.
+STRATUS_WORKER_DRAIN_TIMEOUT = float(os.environ.get("STRATUS_WORKER_DRAIN_TIMEOUT") or 30)
+# Invocations of one account in flight at once (Lambda's default account limit); functions
+# reserve parts of it, the rest is the unreserved pool.
+STRATUS_ACCOUNT_CONCURRENCY_LIMIT = env_int("STRATUS_ACCOUNT_CONCURRENCY_LIMIT", 1000)
+# Where the concurrency leases live (shared by all web and worker processes): the Redis
+# broker by default; empty keeps them in the process (embedded mode).
+STRATUS_CONCURRENCY_REDIS_URL = os.environ.get("STRATUS_CONCURRENCY_REDIS_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+# How often each worker brings its provisioned execution environments in line with the
+# provisioned concurrency configurations (seconds).
+STRATUS_PROVISIONED_RECONCILE_SECONDS = float(
+    os.environ.get("STRATUS_PROVISIONED_RECONCILE_SECONDS") or 5
+)
+# Multiplies Lambda's delays before an asynchronous event's retries (1 and 2 minutes); tests
+# make them short.
+STRATUS_ASYNC_RETRY_DELAY_SCALE = float(os.environ.get("STRATUS_ASYNC_RETRY_DELAY_SCALE") or 1)

@@ -9,6 +9,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from console.selectors import account_for_user, role_arn
+from functions.async_tab import ASYNC_SECTIONS, async_section_context
+from functions.concurrency_tab import concurrency_section_context
 from functions.forms import EnvironmentForm, ExecutionRoleForm, GeneralConfigurationForm
 from functions.models import Function, FunctionVersion
 from functions.services import POLICY_TEMPLATES
@@ -19,6 +21,9 @@ SECTIONS = [
     ("general", "General configuration"),
     ("environment", "Environment variables"),
     ("role", "Execution role"),
+    ("concurrency", "Concurrency"),
+    ("async", "Asynchronous invocation"),
+    ("destinations", "Destinations"),
 ]
 DEFAULT_SECTION = "general"
 _POLICY_LABELS = dict(POLICY_TEMPLATES)
@@ -77,10 +82,21 @@ def section_context(
 
 def configuration_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:
     qualifier = page_qualifier(request, function)
-    return section_context(
+    context = section_context(
         function,
         section=request.GET.get("section", DEFAULT_SECTION),
         editing=request.GET.get("edit") == "1",
         shown=qualifier.shown_version,
         read_only=qualifier.read_only,
     )
+    if context["section"] == "concurrency":
+        context.update(
+            concurrency_section_context(request, function, read_only=qualifier.read_only)
+        )
+    if context["section"] in ASYNC_SECTIONS:
+        context.update(
+            async_section_context(
+                request, function, section=context["section"], qualifier=qualifier
+            )
+        )
+    return context

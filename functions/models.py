@@ -97,10 +97,13 @@ class Function(models.Model):
     tags: models.JSONField[dict[str, str], dict[str, str]] = models.JSONField(
         default=dict, blank=True
     )
-    # Stored and reported by the API; the invocation engine does not enforce it yet.
+    # Enforced on admission (invocations.concurrency); None: the account's unreserved pool.
     reserved_concurrency = models.PositiveIntegerField(null=True, blank=True)
     # The highest version number ever published: Lambda never reuses a deleted version's.
     last_version_number = models.PositiveIntegerField(default=0)
+    # DeadLetterConfig.TargetArn: where asynchronous events that failed go when no on-failure
+    # destination takes them (a function ARN in Stratus; Lambda takes SQS or SNS).
+    dead_letter_target_arn = models.CharField(max_length=350, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_modified = models.DateTimeField()
 
@@ -203,3 +206,41 @@ class FunctionAlias(models.Model):
     def versions(self) -> list[str]:
         """The versions the alias routes to, primary first."""
         return [self.function_version, *([self.additional_version] if self.is_weighted else [])]
+
+
+class ProvisionedConcurrencyStatus(models.TextChoices):
+    IN_PROGRESS = "IN_PROGRESS"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class ProvisionedConcurrencyConfig(models.Model):
+    """Initialised execution environments kept ready for a published version or an alias.
+    The workers reconcile their pools with these rows and report back how many are ready."""
+
+    function = models.ForeignKey(
+        Function, on_delete=models.CASCADE, related_name="provisioned_concurrency_configs"
+    )
+    # A version number or an alias name; never $LATEST.
+    qualifier = models.CharField(max_length=128)
+    requested = models.PositiveIntegerField()
+    allocated = models.PositiveIntegerField(default=0)
+    available = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=16,
+        choices=ProvisionedConcurrencyStatus.choices,
+        default=ProvisionedConcurrencyStatus.IN_PROGRESS,
+    )
+    status_reason = models.CharField(max_length=512, blank=True)
+    last_modified = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["function", "qualifier"], name="provisioned_concurrency_per_qualifier"
+            )
+        ]
+        ordering = ["function", "qualifier"]
+
+    def __str__(self) -> str:
+        return f"{self.function_id}:{self.qualifier}"

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from functions import packaging, validation
+from functions.destinations import validate_dead_letter_target
 from functions.models import (
     Blueprint,
     CodeArtifact,
@@ -55,6 +56,7 @@ _CONFIG_VALIDATORS: dict[str, Callable[[Any], None]] = {
     "environment": validation.validate_environment,
     "runtime": validation.validate_runtime,
     "handler": validation.validate_handler,
+    "dead_letter_target_arn": validate_dead_letter_target,
 }
 
 
@@ -130,6 +132,7 @@ def function_create(
     timeout: int = 3,
     ephemeral_storage: int = 512,
     environment: dict[str, str] | None = None,
+    dead_letter_target_arn: str = "",
 ) -> Function:
     """Create a function. `role=None` creates a new basic execution role for it."""
     environment = dict(environment or {})
@@ -145,6 +148,7 @@ def function_create(
             "environment": environment,
             "runtime": runtime,
             "handler": handler,
+            "dead_letter_target_arn": dead_letter_target_arn,
         }
     )
     try:
@@ -179,6 +183,7 @@ def function_create(
                 timeout=timeout,
                 ephemeral_storage=ephemeral_storage,
                 environment=environment,
+                dead_letter_target_arn=dead_letter_target_arn,
                 code=artifact,
                 code_sha256=packaging.digest(zip_bytes).code_sha256,
                 code_size=artifact.size,

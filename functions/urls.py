@@ -4,6 +4,8 @@ from django.urls import path
 
 from functions.views import (
     aliases,
+    async_configuration,
+    concurrency,
     configuration,
     create,
     delete,
@@ -39,5 +41,35 @@ urlpatterns = [
         "<int:pk>/configuration/role/",
         configuration.configuration_role,
         name="configuration_role",
+    ),
+    path(
+        "<int:pk>/configuration/concurrency/",
+        concurrency.concurrency_reserve,
+        name="concurrency_reserve",
+    ),
+    path(
+        "<int:pk>/configuration/provisioned-concurrency/",
+        concurrency.provisioned_save,
+        name="provisioned_save",
+    ),
+    path(
+        "<int:pk>/configuration/provisioned-concurrency/<str:target>/delete/",
+        concurrency.provisioned_delete,
+        name="provisioned_delete",
+    ),
+    path(
+        "<int:pk>/configuration/async/",
+        async_configuration.async_configuration_save,
+        name="async_configuration",
+    ),
+    path(
+        "<int:pk>/configuration/destinations/",
+        async_configuration.destination_save,
+        name="destination_save",
+    ),
+    path(
+        "<int:pk>/configuration/destinations/remove/",
+        async_configuration.destination_remove_view,
+        name="destination_remove",
     ),
 ]

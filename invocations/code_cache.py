@@ -46,3 +46,24 @@ def _make_read_only(folder: Path) -> None:
     for path in folder.rglob("*"):
         path.chmod(0o555 if path.is_dir() else 0o444)
     folder.chmod(0o555)
+
+
+def link_into(source: Path, target: Path) -> None:
+    """Put the files of the unpacked package `source` into the empty folder `target` (a
+    stem cell's task root): hard links where the file system allows, copies elsewhere.
+    The folders end with the package's modes (read-only)."""
+    folders: list[tuple[Path, int]] = [(target, source.stat().st_mode & 0o7777)]
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_symlink():
+            destination.symlink_to(os.readlink(path))
+        elif path.is_dir():
+            destination.mkdir(mode=0o755)
+            folders.append((destination, path.stat().st_mode & 0o7777))
+        else:
+            try:
+                os.link(path, destination)
+            except OSError:
+                shutil.copy2(path, destination)
+    for folder, mode in reversed(folders):
+        folder.chmod(mode)

@@ -49,6 +49,8 @@ class ExecutionResult:
     max_memory_used_mb: int
     log_stream_name: str
     log_lines: list[LogLine] = field(default_factory=list)
+    #: Served by an EE initialised ahead of demand for provisioned concurrency.
+    provisioned: bool = False
 
 
 class _OutputCollector:
@@ -299,6 +301,7 @@ def _result(
             max_memory_used_mb=max_memory,
             log_stream_name=environment.log_stream_name,
             log_lines=lines,
+            provisioned=environment.provisioned,
         ),
         reusable,
     )

@@ -86,6 +86,15 @@ class Invocation(models.Model):
     max_memory_used_mb = models.PositiveIntegerField(null=True, blank=True)
     log_stream_name = models.CharField(max_length=512, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The worker process that claimed the running attempt (WorkerHeartbeat.worker_id); empty
+    # when tasks run inside the web process.
+    worker = models.CharField(max_length=128, blank=True)
+    # Asynchronous invocations: when a queued retry may run (None: at once), how many
+    # destination deliveries led to this one (a guard against loops), and how the event
+    # ended (AsyncCondition) once it has.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    chain_depth = models.PositiveSmallIntegerField(default=0)
+    async_condition = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -103,3 +112,51 @@ class Invocation(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+class AsyncCondition(models.TextChoices):
+    """Why an asynchronous event ended, as Lambda's invocation record says it."""
+
+    SUCCESS = "Success"
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+    EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+
+
+class EventInvokeConfig(models.Model):
+    """How asynchronous invocations of one qualifier ($LATEST, a version or an alias) are
+    retried and where their records go. A setting left empty takes Lambda's default."""
+
+    function = models.ForeignKey(
+        Function, on_delete=models.CASCADE, related_name="event_invoke_configs"
+    )
+    qualifier = models.CharField(max_length=128, default="$LATEST")
+    maximum_retry_attempts = models.PositiveSmallIntegerField(null=True, blank=True)
+    maximum_event_age_in_seconds = models.PositiveIntegerField(null=True, blank=True)
+    on_success = models.CharField(max_length=350, blank=True)
+    on_failure = models.CharField(max_length=350, blank=True)
+    last_modified = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["function", "qualifier"], name="event_invoke_config_per_qualifier"
+            )
+        ]
+        ordering = ["qualifier"]
+
+    def __str__(self) -> str:
+        return f"{self.function_id}:{self.qualifier}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A live worker process: it refreshes `last_seen` every few seconds, and one that stops
+    doing so has died with whatever it was running (see invocations.liveness)."""
+
+    worker_id = models.CharField(max_length=128, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.worker_id

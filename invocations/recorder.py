@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from invocations.environments import FunctionSnapshot
 from invocations.executor import ExecutionResult
 from invocations.models import Invocation, InvocationStatus
+from lib.outage import retry_through_database_outage
 from monitoring.models import LogEvent, LogStream, MetricDatapoint
 from monitoring.services import (
     MetricSample,
@@ -31,6 +32,12 @@ class FinishedInvocation:
     accepted_at: datetime
     finished_at: datetime
     concurrency: int
+    # Provisioned concurrency of the version that ran: None when it has none; else whether
+    # a provisioned environment served the invocation, and how many the worker keeps.
+    provisioned: bool | None = None
+    provisioned_allocated: int = 0
+    # Datapoints of an asynchronous event's attempt (AsyncEventAge, AsyncEventsReceived...).
+    extra_samples: tuple[MetricSample, ...] = ()
 
 
 def _status(result: ExecutionResult) -> str:
@@ -48,26 +55,76 @@ def _dimensions(snapshot: FunctionSnapshot, qualifier: str) -> list[tuple[str, s
     return dimensions
 
 
+def metric_dimensions(snapshot: FunctionSnapshot, qualifier: str) -> list[tuple[str, str]]:
+    """The dimensions an invocation's datapoints carry."""
+    return _dimensions(snapshot, qualifier)
+
+
 THROTTLED_ERROR_TYPE = "TooManyRequestsException"
 
 
-def _samples(result: ExecutionResult, concurrency: int) -> list[MetricSample]:
+def _samples(
+    result: ExecutionResult, concurrency: int, finished: FinishedInvocation | None = None
+) -> list[MetricSample]:
     if result.error_type == THROTTLED_ERROR_TYPE:
         # Lambda counts a throttled request only as a throttle: nothing was invoked.
-        return [MetricSample("Throttles", 1)]
-    return [
+        return [MetricSample("Throttles", 1), *(finished.extra_samples if finished else ())]
+    samples = [
         MetricSample("Invocations", 1),
         MetricSample("Errors", 0 if result.succeeded else 1),
         MetricSample("Duration", result.duration_ms),
         MetricSample("ConcurrentExecutions", concurrency),
     ]
+    if finished is not None:
+        samples += finished.extra_samples
+    if finished is not None and finished.provisioned is not None:
+        samples += provisioned_samples(finished)
+    return samples
+
+
+def provisioned_samples(finished: FinishedInvocation) -> list[MetricSample]:
+    """An invocation of a version with provisioned concurrency: served by a provisioned
+    environment, or spilled over to an on-demand one."""
+    if not finished.provisioned:
+        return [
+            MetricSample("ProvisionedConcurrencyInvocations", 0),
+            MetricSample("ProvisionedConcurrencySpilloverInvocations", 1),
+        ]
+    allocated = max(1, finished.provisioned_allocated)
+    # Busy provisioned environments: the invocations in flight, at most the provisioned ones.
+    busy = min(finished.concurrency, allocated)
+    return [
+        MetricSample("ProvisionedConcurrencyInvocations", 1),
+        MetricSample("ProvisionedConcurrencySpilloverInvocations", 0),
+        MetricSample("ProvisionedConcurrentExecutions", busy),
+        MetricSample("ProvisionedConcurrencyUtilization", busy / allocated),
+    ]
+
+
+def record_throttle(*, snapshot: FunctionSnapshot, qualifier: str, at: datetime) -> None:
+    """A request refused for lack of concurrency: a Throttles datapoint, nothing else."""
+    metric_samples_record(
+        owner_id=snapshot.owner_id,
+        dimensions=_dimensions(snapshot, qualifier),
+        at=at,
+        samples=[MetricSample("Throttles", 1)],
+    )
+
+
+# How long a worker keeps trying to record a finished invocation while the database is
+# unreachable (a restart), before the record is left to the sweeper.
+RECORD_RETRY_SECONDS = 60.0
 
 
 def record_invocation(
     *, snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     if connection.vendor == "postgresql":
-        _record_in_one_statement(snapshot, result, finished)
+        # One statement, so a retry after a lost connection cannot write half of it twice.
+        retry_through_database_outage(
+            lambda: _record_in_one_statement(snapshot, result, finished),
+            for_seconds=RECORD_RETRY_SECONDS,
+        )
     else:
         _record_with_orm(snapshot, result, finished)
 
@@ -91,7 +148,7 @@ def _record_with_orm(
             owner_id=snapshot.owner_id,
             dimensions=_dimensions(snapshot, finished.qualifier),
             at=finished.accepted_at,
-            samples=_samples(result, finished.concurrency),
+            samples=_samples(result, finished.concurrency, finished),
         )
 
 
@@ -166,7 +223,7 @@ def _metrics_upsert(
     ):
         params[f"m_dn{d}"] = dimension_name
         params[f"m_dv{d}"] = dimension_value
-        for s, sample in enumerate(_samples(result, finished.concurrency)):
+        for s, sample in enumerate(_samples(result, finished.concurrency, finished)):
             params[f"m_n{d}_{s}"] = sample.metric_name
             params[f"m_v{d}_{s}"] = sample.value
             value = f"%(m_v{d}_{s})s"

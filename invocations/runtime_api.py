@@ -24,6 +24,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 API_PREFIX = "/2018-06-01/runtime"
+#: Stratus's own endpoint, not Lambda's: a pre-warmed generic environment (stem cell)
+#: long-polls it for the function it is to become.
+ASSIGNMENT_PATH = "/2018-06-01/stratus/assignment"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 # How long a connection waits for the worker to say which address may use this endpoint.
 ADMISSION_TIMEOUT_SECONDS = 10.0
@@ -79,6 +82,8 @@ class RuntimeApiServer:
         self._admitted_address: str | None = None
         self.first_poll_at: float | None = None
         self.delivered_at: float | None = None
+        self._assignment: bytes | None = None
+        self.assignment_polled_at: float | None = None
         self._notify_reader, self._notify_writer = socket.socketpair()
         self._notify_reader.setblocking(False)
         self._server = _bind_in_range(host, port_range(), self)
@@ -120,6 +125,12 @@ class RuntimeApiServer:
         if not self._admission_decided.wait(ADMISSION_TIMEOUT_SECONDS):
             return False
         return self._admitted_address is None or address == self._admitted_address
+
+    def assign(self, document: dict[str, Any]) -> None:
+        """Answer the stem program's assignment poll (now, or when it comes)."""
+        with self._lock:
+            self._assignment = json.dumps(document).encode()
+            self._event_ready.notify_all()
 
     @property
     def gate_open(self) -> bool:
@@ -178,6 +189,14 @@ class RuntimeApiServer:
             self._current = event
             self.delivered_at = time.perf_counter()
             return event
+
+    def _wait_for_assignment(self) -> bytes | None:
+        with self._lock:
+            if self.assignment_polled_at is None:
+                self.assignment_polled_at = time.perf_counter()
+            while self._assignment is None and not self._closed:
+                self._event_ready.wait()
+            return None if self._closed else self._assignment
 
     def _post(self, request_id: str | None, outcome: RuntimeOutcome) -> bool:
         with self._lock:
@@ -250,6 +269,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == ASSIGNMENT_PATH:
+            assignment = self.server.api._wait_for_assignment()
+            if assignment is None:
+                self._reply(500, {"errorMessage": "environment shutting down"})
+            else:
+                self._send(200, assignment)
+            return
         if self.path != f"{API_PREFIX}/invocation/next":
             self._reply(404, {"errorMessage": "not found", "errorType": "InvalidRequest"})
             return

@@ -3,10 +3,10 @@ worker), record (logs and metrics), and wait (for synchronous callers)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -15,7 +15,8 @@ from typing import Any
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from console.celery import app as celery_app
@@ -23,6 +24,8 @@ from console.selectors import account_for_user, function_arn
 from functions.alias_services import function_alias_pick_version
 from functions.models import Function, FunctionVersion
 from functions.selectors import function_alias_get, function_version_get
+from invocations import concurrency, provisioning, throttling
+from invocations.async_delivery import AsyncAttempt
 from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
 from invocations.errors import (
     InvalidRequestContent,
@@ -31,8 +34,14 @@ from invocations.errors import (
     VersionNotFound,
 )
 from invocations.executor import ExecutionResult, InvocationRequest, execute
-from invocations.models import Invocation, InvocationStatus, InvocationType
-from invocations.recorder import FinishedInvocation, record_fields, record_invocation
+from invocations.liveness import current_worker_id, invocations_hand_back_orphans
+from invocations.models import TERMINAL_STATUSES, Invocation, InvocationStatus, InvocationType
+from invocations.recorder import (
+    FinishedInvocation,
+    record_fields,
+    record_invocation,
+    record_throttle,
+)
 from lib.db import relax_commit_durability
 from monitoring.selectors import log_messages_for_invocation
 
@@ -45,6 +54,9 @@ MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
 WAIT_MARGIN_SECONDS = 30.0
 # A running invocation this long past its timeout has lost its worker.
 RUNNING_GRACE_SECONDS = 60
+# How often a synchronous caller looks at the record while it waits for the worker's answer:
+# a record the sweeper ended (its worker died) gets no answer.
+RECORD_POLL_SECONDS = 1.0
 
 
 def _validated_payload(payload: bytes | str, invocation_type: str) -> str:
@@ -84,28 +96,59 @@ def invocation_submit(
     text = _validated_payload(payload, invocation_type)
     version = _version_to_run(function, qualifier)
     runs: Function | FunctionVersion = function if version is None else version
-    with transaction.atomic():
-        if invocation_type == InvocationType.REQUEST_RESPONSE:
-            relax_commit_durability()
-        invocation = Invocation.objects.create(
-            function=function,
-            function_name=function.name,
-            qualifier=qualifier,
-            executed_version=LATEST if version is None else str(version.version),
-            invocation_type=invocation_type,
-            source=source,
-            payload=text,
-            client_context=client_context,
-            code_sha256=runs.code_sha256,
-            memory_size=runs.memory_size,
-            timeout=runs.timeout,
-        )
-        job = _job(invocation, _snapshot(function, version, invoked_as=qualifier))
-        caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
-        transaction.on_commit(
-            lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
-        )
+    snapshot = _snapshot(function, version, invoked_as=qualifier)
+    request_id = uuid.uuid4()
+    # A synchronous call takes its concurrency now and is refused (Throttled, nothing
+    # recorded) when there is none; an Event is accepted and waits for it on the worker.
+    lease = None
+    if invocation_type == InvocationType.REQUEST_RESPONSE:
+        lease = _admit_caller(function, snapshot, request_id=str(request_id), qualifier=qualifier)
+    try:
+        with transaction.atomic():
+            if invocation_type == InvocationType.REQUEST_RESPONSE:
+                relax_commit_durability()
+            invocation = Invocation.objects.create(
+                request_id=request_id,
+                function=function,
+                function_name=function.name,
+                qualifier=qualifier,
+                executed_version=LATEST if version is None else str(version.version),
+                invocation_type=invocation_type,
+                source=source,
+                payload=text,
+                client_context=client_context,
+                code_sha256=runs.code_sha256,
+                memory_size=runs.memory_size,
+                timeout=runs.timeout,
+            )
+            job = _job(invocation, snapshot)
+            if lease is not None:
+                job["concurrency"] = lease.function_in_flight
+            caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
+            transaction.on_commit(
+                lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
+            )
+    except BaseException:
+        if lease is not None:
+            concurrency.release(
+                request_id=lease.request_id, function_id=function.pk, owner_id=function.owner_id
+            )
+        raise
     return invocation
+
+
+def _admit_caller(
+    function: Function, snapshot: FunctionSnapshot, *, request_id: str, qualifier: str
+) -> concurrency.Lease:
+    try:
+        return concurrency.admit(
+            concurrency.limits_for_function(function),
+            request_id=request_id,
+            timeout=snapshot.timeout,
+        )
+    except concurrency.Throttled:
+        record_throttle(snapshot=snapshot, qualifier=qualifier, at=timezone.now())
+        raise
 
 
 def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
@@ -116,6 +159,7 @@ def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
         "client_context": invocation.client_context,
         "qualifier": invocation.qualifier,
         "accepted_at": invocation.created_at.isoformat(),
+        "invocation_type": invocation.invocation_type,
     }
 
 
@@ -144,11 +188,7 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
         # tests), run it here; a record already taken is left alone.
         outcome = invocation_execute(request_id=str(invocation.request_id))
     else:
-        result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
-        with contextlib.suppress(CeleryTimeoutError):
-            outcome = result.get(timeout=timeout, propagate=False, interval=0.05)
-            # Read once: do not keep responses of up to 6 MB in the result backend.
-            result.forget()
+        outcome = _wait_for_outcome(invocation, timeout)
     if isinstance(outcome, dict) and outcome.get("request_id") == str(invocation.request_id):
         for name, value in outcome["fields"].items():
             setattr(invocation, name, value)
@@ -161,6 +201,37 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
             f"Invocation {invocation.request_id} is still {invocation.status} after {timeout:.0f} s"
         )
     return invocation
+
+
+def _wait_for_outcome(invocation: Invocation, timeout: float) -> object:
+    """The worker's answer from the result backend, or None once the record is terminal
+    without one (the sweeper ended it: its worker died) or the time is up."""
+    result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            outcome = result.get(
+                timeout=max(0.0, min(RECORD_POLL_SECONDS, remaining)),
+                propagate=False,
+                interval=0.05,
+            )
+        except CeleryTimeoutError:
+            if remaining <= RECORD_POLL_SECONDS or _is_terminal_in_database(invocation):
+                return None
+            continue
+        # Read once: do not keep responses of up to 6 MB in the result backend.
+        result.forget()
+        return outcome
+
+
+def _is_terminal_in_database(invocation: Invocation) -> bool:
+    try:
+        status = Invocation.objects.values_list("status", flat=True).get(pk=invocation.pk)
+    except DatabaseError:
+        # The database is restarting: keep waiting for the worker's answer.
+        return False
+    return status in TERMINAL_STATUSES
 
 
 def invocation_log_messages(*, invocation: Invocation) -> list[str]:
@@ -224,8 +295,8 @@ def _snapshot(
 
 
 _CLAIM_SQL = """
-UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1
-WHERE request_id = %s AND status = %s
+UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1, worker = %s
+WHERE request_id = %s AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
 RETURNING 1 + (
     SELECT count(*) FROM {table}
     WHERE function_id = %s AND status = %s AND request_id <> %s
@@ -240,15 +311,18 @@ def _db_uuid(value: str) -> Any:
 
 
 def _claim(request_id: str, function_id: int) -> int | None:
-    """Mark the record running if it is still queued; return how many invocations of the
-    function are running now (this one included), or None if it was not queued."""
+    """Mark the record running on this worker if it is still queued; return how many
+    invocations of the function are running now (this one included), or None if it was not
+    queued (another delivery of the same message took it, or it already ended)."""
     table = connection.ops.quote_name(Invocation._meta.db_table)
     running, queued = InvocationStatus.RUNNING.value, InvocationStatus.QUEUED.value
     own_id = _db_uuid(request_id)
+    worker = current_worker_id()
+    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(table=table),
-            [running, timezone.now(), own_id, queued, function_id, running, own_id],
+            [running, now, worker, own_id, queued, now, function_id, running, own_id],
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -293,10 +367,36 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
     if job is None:
         return "missing"
     snapshot = FunctionSnapshot(**job["snapshot"])
-    concurrency = _claim(request_id, snapshot.function_id)
-    if concurrency is None:
+    is_event = job.get("invocation_type") == InvocationType.EVENT
+    lease = None
+    if is_event:
+        try:
+            lease = _admit_event(request_id, snapshot)
+        except concurrency.Throttled:
+            # An event too old to wait longer goes on, to be dropped as EventAgeExceeded.
+            if not throttling.event_expired(job, snapshot):
+                throttling.event_requeue_throttled(
+                    request_id=request_id, job=job, snapshot=snapshot, claimed=False
+                )
+                return InvocationStatus.QUEUED.value
+    in_flight = _claim(request_id, snapshot.function_id)
+    if in_flight is None:
+        if lease is not None and lease.new:
+            _release(request_id, snapshot)
         status = Invocation.objects.filter(pk=request_id).values_list("status", flat=True).first()
         return status or "missing"
+    if lease is not None:
+        in_flight = lease.function_in_flight
+    elif job.get("concurrency"):
+        in_flight = int(job["concurrency"])
+    attempt = None
+    if is_event:
+        attempt = AsyncAttempt.begin(request_id=request_id, job=job, snapshot=snapshot)
+    if attempt is not None and attempt.expired:
+        if lease is not None:
+            _release(request_id, snapshot)
+        attempt.drop_expired()
+        return InvocationStatus.FAILED.value
     try:
         result = execute(
             get_pool(),
@@ -309,8 +409,15 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
             acquire_timeout=_capacity_wait(job),
         )
     except EnvironmentCapacityError as exc:
-        # Load, not a fault: nothing ran, and a retry later can succeed.
+        # Load, not a fault: nothing ran, and a retry later can succeed. An Event goes back
+        # to the queue; a synchronous caller gets a 429.
         logger.warning("invocation %s throttled: %s", request_id, exc)
+        if is_event:
+            _release(request_id, snapshot)
+            throttling.event_requeue_throttled(
+                request_id=request_id, job=job, snapshot=snapshot, claimed=True
+            )
+            return InvocationStatus.QUEUED.value
         result = _platform_failure(
             request_id, snapshot, f"Rate Exceeded. {exc}", error_type="TooManyRequestsException"
         )
@@ -319,14 +426,20 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
         result = _platform_failure(
             request_id, snapshot, f"could not start the execution environment: {exc}"
         )
+    outcome = attempt.decide(result) if attempt is not None else None
     finished = FinishedInvocation(
         request_id=request_id,
         qualifier=job["qualifier"],
         accepted_at=datetime.fromisoformat(job["accepted_at"]),
         finished_at=timezone.now(),
-        concurrency=concurrency,
+        concurrency=in_flight,
+        **provisioning.invocation_provisioning(snapshot, result),
+        extra_samples=attempt.samples(result, outcome) if attempt and outcome else (),
     )
     record_invocation(snapshot=snapshot, result=result, finished=finished)
+    _release(request_id, snapshot)
+    if attempt is not None and outcome is not None:
+        attempt.follow(result, outcome)
     return {
         "request_id": request_id,
         "fields": {
@@ -337,6 +450,19 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
         "finished_at": finished.finished_at.isoformat(),
         "log_messages": [line.message for line in result.log_lines],
     }
+
+
+def _admit_event(request_id: str, snapshot: FunctionSnapshot) -> concurrency.Lease:
+    limits = concurrency.current_limits(
+        function_id=snapshot.function_id, owner_id=snapshot.owner_id
+    )
+    return concurrency.admit(limits, request_id=request_id, timeout=snapshot.timeout)
+
+
+def _release(request_id: str, snapshot: FunctionSnapshot) -> None:
+    concurrency.release(
+        request_id=request_id, function_id=snapshot.function_id, owner_id=snapshot.owner_id
+    )
 
 
 def _capacity_wait(job: dict[str, Any]) -> float:
@@ -372,14 +498,21 @@ def invocation_sweep() -> dict[str, int]:
     """Republish queued records whose message was lost; fail running ones past their
     deadline (their worker died)."""
     now = timezone.now()
+    requeue_before = now - timedelta(seconds=settings.STRATUS_REQUEUE_AFTER)
+    # An event waiting for a retry (or a throttle's backoff) is lost only once its next
+    # attempt is that much overdue.
     stale_queued = list(
         Invocation.objects.filter(
+            Q(next_attempt_at__isnull=True, created_at__lt=requeue_before)
+            | Q(next_attempt_at__lt=requeue_before),
             status=InvocationStatus.QUEUED,
-            created_at__lt=now - timedelta(seconds=settings.STRATUS_REQUEUE_AFTER),
         ).values_list("request_id", "invocation_type")[:500]
     )
     for request_id, invocation_type in stale_queued:
         _publish(request_id, caller_waits=invocation_type == InvocationType.REQUEST_RESPONSE)
+    # Running records of dead workers (invocations.liveness), then any still running past
+    # its deadline (a live worker that lost track of it, or one claimed in the web process).
+    orphans = invocations_hand_back_orphans()
     overdue = 0
     running = Invocation.objects.filter(status=InvocationStatus.RUNNING).only(
         "request_id", "started_at", "timeout"
@@ -403,4 +536,4 @@ def invocation_sweep() -> dict[str, int]:
                 response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
                 finished_at=now,
             )
-    return {"requeued": len(stale_queued), "failed": overdue}
+    return {"requeued": len(stale_queued), "failed": overdue, **orphans}

@@ -1,19 +1,47 @@
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_init, worker_shutdown
+from celery.exceptions import Ignore
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
 
+from invocations.liveness import Heartbeat, new_worker_id
 from lib.db import relax_session_durability
 
+logger = logging.getLogger(__name__)
 
-@shared_task(name="invocations.tasks.run_invocation_task", acks_late=True)
+# Exit status of a worker whose drain ran out of time (it handed its invocations back).
+DRAIN_TIMED_OUT_EXIT_STATUS = 75
+
+_heartbeat: Heartbeat | None = None
+
+
+# While the database restarts the claim cannot be written: try again shortly (the record
+# stays queued, and a synchronous caller keeps waiting for this task's result).
+@shared_task(
+    name="invocations.tasks.run_invocation_task",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=8,
+    max_retries=8,
+)
 def run_invocation_task(request_id: str, job: dict[str, Any] | None = None) -> object:
     from invocations.services import invocation_execute
 
-    return invocation_execute(request_id=request_id, job=job)
+    outcome = invocation_execute(request_id=request_id, job=job)
+    if not isinstance(outcome, dict):
+        # Another delivery of this message ran (or is running) the invocation: its answer
+        # is the one a synchronous caller waits for, so this delivery stores no result.
+        raise Ignore()
+    return outcome
 
 
 @shared_task(name="invocations.tasks.sweep_invocations_task", ignore_result=True)
@@ -30,8 +58,46 @@ def _relax_worker_commits(**_: object) -> None:
     connection_created.connect(relax_session_durability)
 
 
+@worker_ready.connect
+def _start_heartbeat(**_: object) -> None:
+    global _heartbeat
+    _heartbeat = Heartbeat(new_worker_id(), interval=settings.STRATUS_WORKER_HEARTBEAT)
+    _heartbeat.start()
+    logger.info("worker %s is alive", _heartbeat.worker_id)
+
+
+@worker_shutting_down.connect
+def _bound_the_drain(how: str = "", **_: object) -> None:
+    # Celery's warm shutdown stops taking tasks and waits for the running ones as long as
+    # they take (a function may run 15 minutes). Past the bound, leave: unregistering tells
+    # the sweeper at once that this worker's running invocations are to be handed back.
+    if how != "Warm":
+        return
+    timer = threading.Timer(settings.STRATUS_WORKER_DRAIN_TIMEOUT, _give_up_draining)
+    timer.daemon = True
+    timer.start()
+    logger.info(
+        "draining: running invocations have %.0f s to finish",
+        settings.STRATUS_WORKER_DRAIN_TIMEOUT,
+    )
+
+
+def _give_up_draining() -> None:
+    logger.error("drain timed out; handing the running invocations back")
+    if _heartbeat is not None:
+        _heartbeat.stop()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    # At once, so that no invocation records anything after it was handed back. What the
+    # runtimes left behind is removed by the next worker that starts on this host.
+    os._exit(DRAIN_TIMED_OUT_EXIT_STATUS)
+
+
 @worker_shutdown.connect
 def _stop_environments(**_: object) -> None:
     from invocations.environments import shutdown_pool
 
+    # Sent once the running tasks are done: nothing of this worker runs any more.
     shutdown_pool()
+    if _heartbeat is not None:
+        _heartbeat.stop()

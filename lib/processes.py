@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,22 @@ def celery_worker_command(*, name: str, concurrency: int = 8, loglevel: str = "I
         "-Q", "invocations,default", "--pool", "threads", "--concurrency", str(concurrency),
         "--loglevel", loglevel, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+
+
+def celery_beat_command(*, schedule: Path, loglevel: str = "INFO") -> list[str]:
+    """The scheduler: the sweeper and the other periodic tasks. Run exactly one."""
+    return [
+        sys.executable, "-m", "celery", "-A", "console", "beat",
+        "--schedule", str(schedule), "--loglevel", loglevel,
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @contextmanager

@@ -165,9 +165,32 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "async-delivery-failures",
         "Async delivery failures",
-        "DestinationDeliveryFailures Sum",
+        "DestinationDeliveryFailures and DeadLetterErrors Sum",
         "Count",
-        (SeriesSpec("Async delivery failures", "DestinationDeliveryFailures", "Sum", BLUE),),
+        (
+            SeriesSpec("Async delivery failures", "DestinationDeliveryFailures", "Sum", BLUE),
+            SeriesSpec("Dead-letter errors", "DeadLetterErrors", "Sum", ORANGE),
+        ),
+    ),
+    ChartSpec(
+        "async-events",
+        "Async events received and dropped",
+        "AsyncEventsReceived and AsyncEventsDropped Sum",
+        "Count",
+        (
+            SeriesSpec("Received", "AsyncEventsReceived", "Sum", BLUE),
+            SeriesSpec("Dropped", "AsyncEventsDropped", "Sum", RED),
+        ),
+    ),
+    ChartSpec(
+        "async-event-age",
+        "Async event age",
+        "AsyncEventAge Average, Maximum",
+        "Milliseconds",
+        (
+            SeriesSpec("Average", "AsyncEventAge", "Average", BLUE),
+            SeriesSpec("Maximum", "AsyncEventAge", "Maximum", ORANGE),
+        ),
     ),
     ChartSpec(
         "iterator-age",

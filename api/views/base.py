@@ -25,6 +25,7 @@ from api.names import FunctionRef, function_name_in, parse_function_name
 from api.params import Params
 from api.selectors import function_for_owner
 from api.unsupported import unsupported
+from console.middleware import LAMBDA_API_VIEW
 from functions.models import Function
 
 logger = logging.getLogger(__name__)
@@ -128,4 +129,5 @@ def endpoint(**operations: Operation) -> Callable[..., HttpResponse]:
             response[REQUEST_ID_HEADER] = request_id
         return response
 
+    setattr(view, LAMBDA_API_VIEW, True)
     return view

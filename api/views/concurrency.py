@@ -1,22 +1,19 @@
 """PutFunctionConcurrency, GetFunctionConcurrency, DeleteFunctionConcurrency and
-GetAccountSettings. Reserved concurrency is stored and reported; enforcing it is the
-invocation engine's part."""
+GetAccountSettings. The invocation engine enforces the reservations (invocations.concurrency);
+the account limit is STRATUS_ACCOUNT_CONCURRENCY_LIMIT."""
 
 from __future__ import annotations
 
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 
-from api.concurrency import (
-    ACCOUNT_CONCURRENCY_LIMIT,
-    function_concurrency_delete,
-    function_concurrency_put,
-)
+from api.concurrency import function_concurrency_delete, function_concurrency_put
 from api.names import require_latest
 from api.serializers import concurrency
 from api.views.base import ApiCall, json_response, no_content
 from functions.models import Function
 from functions.packaging import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
+from invocations.concurrency import account_concurrency_limit
 
 # Lambda's default code storage per Region: 75 GB.
 TOTAL_CODE_SIZE_LIMIT = 75 * 1024 * 1024 * 1024
@@ -51,15 +48,15 @@ def get_account_settings(call: ApiCall) -> HttpResponse:
     usage = Function.objects.filter(owner_id=call.caller.user_id).aggregate(
         code_size=Sum("code_size"), count=Count("id"), reserved=Sum("reserved_concurrency")
     )
+    limit = account_concurrency_limit()
     return json_response(
         {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_SIZE_LIMIT,
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
-                "ConcurrentExecutions": ACCOUNT_CONCURRENCY_LIMIT,
-                "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY_LIMIT
-                - (usage["reserved"] or 0),
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": max(0, limit - (usage["reserved"] or 0)),
             },
             "AccountUsage": {
                 "TotalCodeSize": usage["code_size"] or 0,

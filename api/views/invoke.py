@@ -16,14 +16,22 @@ from api.errors import (
     RequestTooLargeException,
     ResourceConflictException,
     ServiceException,
+    TooManyRequestsException,
     UnsupportedMediaTypeException,
 )
 from api.names import LATEST, validation_message
 from api.views.base import REQUEST_ID_HEADER, ApiCall
 from api.views.versions import published_version
 from functions.models import FunctionState
+from invocations.concurrency import (
+    RETRY_AFTER_SECONDS,
+    THROTTLE_MESSAGE,
+    Throttled,
+    ThrottleReason,
+)
 from invocations.errors import InvocationRejected, InvocationWaitTimeout, VersionNotFound
 from invocations.models import InvocationStatus, InvocationType
+from invocations.recorder import THROTTLED_ERROR_TYPE
 from invocations.services import (
     MAX_SYNC_PAYLOAD_BYTES,
     invocation_log_messages,
@@ -128,6 +136,8 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
             else "",
             qualifier=qualifier,
         )
+    except Throttled as exc:
+        raise _throttled(exc.reason, exc.retry_after) from exc
     except InvocationRejected as exc:
         raise _rejection(exc) from exc
     except VersionNotFound as exc:
@@ -144,6 +154,10 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
             f"The invocation {invocation.request_id} did not finish in time; it is still "
             "being processed."
         ) from exc
+    if invocation.error_type == THROTTLED_ERROR_TYPE:
+        # No execution environment could be had in time: the platform's own concurrency
+        # limit, so nothing ran and the caller may retry.
+        raise _throttled(ThrottleReason.ACCOUNT, RETRY_AFTER_SECONDS)
     response = HttpResponse(invocation.response.encode(), content_type="application/json")
     response[REQUEST_ID_HEADER] = str(invocation.request_id)
     response["X-Amz-Executed-Version"] = invocation.executed_version
@@ -152,6 +166,12 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
     if log_type == "Tail":
         response["X-Amz-Log-Result"] = log_tail(invocation_log_messages(invocation=invocation))
     return response
+
+
+def _throttled(reason: str, retry_after: int) -> TooManyRequestsException:
+    return TooManyRequestsException(
+        THROTTLE_MESSAGE, reason=reason, retry_after_seconds=retry_after
+    )
 
 
 def _rejection(exc: InvocationRejected) -> ApiError:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from console.selectors import account_for_user, function_arn
 from functions.aliases_tab import percent
-from functions.models import Function
+from functions.models import Function, FunctionVersion
 from functions.selectors import (
     FunctionQualifier,
     function_get_for_user,
@@ -151,6 +151,7 @@ def render_function_page(
         function_name=function.name,
         qualifier="" if qualifier.is_latest else qualifier.name,
     )
+    overview: Function | FunctionVersion = qualifier.shown_version or function
     context: dict[str, Any] = {
         "function": function,
         "function_qualifier": qualifier,
@@ -166,6 +167,11 @@ def render_function_page(
         ],
         "function_arn": arn,
         "function_arn_segments": arn_segments(arn),
+        # A version or alias page shows that version's own code and configuration.
+        "overview_config": overview,
+        "overview_last_modified": overview.created_at
+        if isinstance(overview, FunctionVersion)
+        else function.last_modified,
         "tab_template": None,
     }
     if qualifier.alias is not None:

@@ -55,6 +55,16 @@ class RuntimeRecipe:
     #: How the image starts the runtime: ENTRYPOINT and CMD.
     entrypoint: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
+    #: How the image starts a pre-warmed generic environment ("stem cell") instead of the
+    #: runtime: a program that waits on the Runtime API for its assignment (see
+    #: python3_11/stratus_stem.py). Empty: this runtime gets no stem cells.
+    stem_command: tuple[str, ...] = ()
+    #: The stem program's recipe file, for backends that run it without the image.
+    stem_program: str = ""
+
+    @property
+    def has_stem(self) -> bool:
+        return bool(self.stem_command)
 
     @property
     def recipe_dir(self) -> Path:
@@ -76,6 +86,7 @@ class RuntimeRecipe:
             "locales": self.locales,
             "entrypoint": self.entrypoint,
             "command": self.command,
+            "stem_command": self.stem_command,
             "recipe": _folder_digest(self.recipe_dir),
             "user": [LAMBDA_USER, LAMBDA_UID, LAMBDA_GID],
         }
@@ -104,12 +115,16 @@ PYTHON_3_11 = RuntimeRecipe(
     files={
         "bootstrap": "/var/runtime/bootstrap",
         "lambda-runtime.pth": "/usr/lib/python3/dist-packages/lambda-runtime.pth",
+        "stem": "/var/runtime/stem",
+        "stratus_stem.py": "/var/runtime/stratus_stem.py",
     },
     python_requirements="requirements.txt",
     python_version="3.11",
     locales=("en_US.UTF-8",),
     entrypoint=("/usr/bin/tini", "--"),
     command=("/var/runtime/bootstrap",),
+    stem_command=("/var/runtime/stem",),
+    stem_program="stratus_stem.py",
 )
 
 RUNTIMES: dict[str, RuntimeRecipe] = {recipe.runtime: recipe for recipe in (PYTHON_3_11,)}
@@ -124,3 +139,9 @@ def recipe_for(runtime: str) -> RuntimeRecipe:
 
 def image_for(runtime: str) -> str:
     return recipe_for(runtime).image
+
+
+def has_stem(runtime: str) -> bool:
+    """Whether the runtime's image can start pre-warmed generic environments."""
+    recipe = RUNTIMES.get(runtime)
+    return recipe is not None and recipe.has_stem

@@ -29,12 +29,22 @@ class EnvironmentSpec:
     ephemeral_storage: int
     environment: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    #: Start the runtime's stem program, not the runtime: a pre-warmed generic environment
+    #: whose task root is an empty folder of its own (`Sandbox.stem_code_dir`), and whose
+    #: `environment` and `handler` are neutral until it is assigned a function.
+    stem: bool = False
 
 
 class Sandbox(abc.ABC):
     """A running execution environment as the worker sees it."""
 
     environment_id: str
+    #: A stem cell's task root on the host (empty until it is assigned a function); None
+    #: for an environment started with its function's code.
+    stem_code_dir: Path | None = None
+    #: Variables the backend added to the spec's environment when it started the runtime
+    #: (the Runtime API address, the task root, ...); a stem cell's assignment adds them too.
+    backend_environment: dict[str, str]
 
     @abc.abstractmethod
     def log_fileno(self) -> int:
@@ -76,6 +86,10 @@ class SandboxBackend(abc.ABC):
     @abc.abstractmethod
     def start(self, spec: EnvironmentSpec, *, runtime_api_port: int) -> Sandbox:
         """Start the runtime for `spec`, pointed at the Runtime API on `runtime_api_port`."""
+
+    def supports_stem(self, runtime: str) -> bool:
+        """Whether this backend can start stem cells (EnvironmentSpec.stem) of `runtime`."""
+        return False
 
     def remove_orphans(self) -> int:
         """Remove environments a previous worker left behind; return how many."""

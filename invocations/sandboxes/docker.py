@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -39,7 +40,8 @@ from invocations.runtimes import (
     LAMBDA_UID,
     OUTPUT_PIPE_PATH,
     UnknownRuntime,
-    image_for,
+    has_stem,
+    recipe_for,
 )
 from invocations.sandboxes.base import EnvironmentSpec, Sandbox, SandboxBackend, SandboxError
 from invocations.sandboxes.network import (
@@ -174,6 +176,7 @@ class DockerSandbox(Sandbox):
         scratch: ScratchVolume | None = None,
         stream_owner: Any = None,
         output_pipe: OutputPipe | None = None,
+        stem_code_dir: Path | None = None,
     ) -> None:
         self.environment_id = environment_id
         self.container_id = container_id
@@ -197,6 +200,7 @@ class DockerSandbox(Sandbox):
         # this is closed too.
         self._stream_owner = stream_owner
         self._output_pipe = output_pipe
+        self.stem_code_dir = stem_code_dir
         self._piped = bytearray()
         self._poller = select.epoll()
         self._poller.register(stream.fileno(), select.EPOLLIN)
@@ -261,6 +265,8 @@ class DockerSandbox(Sandbox):
                 # After the container: its bind mount of the volume is gone with it.
                 if self._scratch is not None:
                     self._scratch.remove()
+                if self.stem_code_dir is not None:
+                    shutil.rmtree(self.stem_code_dir, ignore_errors=True)
             self._stopped = True
 
     def _receive(self, *, limit: int | None) -> None:
@@ -441,23 +447,42 @@ class DockerSandboxBackend(SandboxBackend):
                 "ports the firewall lets functions reach: check STRATUS_RUNTIME_API_PORTS"
             )
         try:
-            image = image_for(spec.runtime)
+            recipe = recipe_for(spec.runtime)
         except UnknownRuntime as exc:
             raise SandboxError(str(exc)) from exc
+        if spec.stem and not recipe.has_stem:
+            raise SandboxError(f"the {spec.runtime} runtime image has no stem program")
+        image = recipe.image
         scratch = (
             self.scratch.create(spec.environment_id, spec.ephemeral_storage)
             if self.scratch is not None
             else None
         )
         output_pipe = None
+        stem_code_dir = None
         try:
+            folder = self._host_files.ensure_folder()
             output_pipe = OutputPipe(
-                self._host_files.ensure_folder() / f"{spec.environment_id}.output",
-                uid=LAMBDA_UID,
-                gid=LAMBDA_GID,
+                folder / f"{spec.environment_id}.output", uid=LAMBDA_UID, gid=LAMBDA_GID
             )
-            return self._start_container(spec, image, runtime_api_port, scratch, output_pipe)
+            command = None
+            if spec.stem:
+                # Its own folder, so that no stem cell ever sees another's code.
+                stem_code_dir = folder / f"{spec.environment_id}.task"
+                stem_code_dir.mkdir(mode=0o755)
+                command = list(recipe.stem_command)
+            return self._start_container(
+                spec,
+                image,
+                runtime_api_port,
+                scratch,
+                output_pipe,
+                command=command,
+                stem_code_dir=stem_code_dir,
+            )
         except BaseException as exc:
+            if stem_code_dir is not None:
+                shutil.rmtree(stem_code_dir, ignore_errors=True)
             if output_pipe is not None:
                 output_pipe.close()
             if scratch is not None:
@@ -475,22 +500,26 @@ class DockerSandboxBackend(SandboxBackend):
         runtime_api_port: int,
         scratch: ScratchVolume | None,
         output_pipe: OutputPipe,
+        *,
+        command: list[str] | None,
+        stem_code_dir: Path | None,
     ) -> DockerSandbox:
         name = f"{CONTAINER_PREFIX}{spec.environment_id}"
-        environment = {
-            **spec.environment,
+        added = {
             "AWS_LAMBDA_RUNTIME_API": f"{self.runtime_api_bind_host}:{runtime_api_port}",
             "LAMBDA_TASK_ROOT": "/var/task",
         }
+        environment = {**spec.environment, **added}
         try:
             container = self.api.create_container(
                 image,
+                command=command,
                 name=name,
                 user=f"{LAMBDA_UID}:{LAMBDA_GID}",
                 working_dir="/var/task",
                 environment=environment,
                 labels={**spec.labels, **self._worker_labels(spec)},
-                host_config=self._host_config(spec, scratch, output_pipe),
+                host_config=self._host_config(spec, scratch, output_pipe, stem_code_dir),
                 stdin_open=False,
                 tty=False,
             )
@@ -518,7 +547,7 @@ class DockerSandboxBackend(SandboxBackend):
             if isinstance(exc, _ENGINE_ERRORS):
                 raise SandboxError(f"could not start container {name}: {exc}") from exc
             raise
-        return DockerSandbox(
+        sandbox = DockerSandbox(
             api=self.api,
             environment_id=spec.environment_id,
             container_id=container_id,
@@ -528,7 +557,13 @@ class DockerSandboxBackend(SandboxBackend):
             memory_size=spec.memory_size,
             network=self.network,
             scratch=scratch,
+            stem_code_dir=stem_code_dir,
         )
+        sandbox.backend_environment = added
+        return sandbox
+
+    def supports_stem(self, runtime: str) -> bool:
+        return has_stem(runtime)
 
     def remove_orphans(self) -> int:
         """Remove containers of this host's workers that are no longer running.
@@ -568,14 +603,20 @@ class DockerSandboxBackend(SandboxBackend):
         }
 
     def _host_config(
-        self, spec: EnvironmentSpec, scratch: ScratchVolume | None, output_pipe: OutputPipe
+        self,
+        spec: EnvironmentSpec,
+        scratch: ScratchVolume | None,
+        output_pipe: OutputPipe,
+        stem_code_dir: Path | None,
     ) -> dict[str, Any]:
         memory = spec.memory_size * _MB
         cpus = min(
             float(self.host_cpus), max(self.min_cpus, spec.memory_size / _MEMORY_PER_VCPU_MB)
         )
         mounts = [
-            docker.types.Mount("/var/task", str(spec.code_dir), type="bind", read_only=True),
+            docker.types.Mount(
+                "/var/task", str(stem_code_dir or spec.code_dir), type="bind", read_only=True
+            ),
             # Read-only still lets the runtime write into the pipe.
             docker.types.Mount(
                 OUTPUT_PIPE_PATH, str(output_pipe.path), type="bind", read_only=True

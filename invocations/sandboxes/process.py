@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from invocations.runtimes import RUNTIMES, has_stem
 from invocations.sandboxes.base import EnvironmentSpec, Sandbox, SandboxBackend, SandboxError
 
 # Go's wording, which is what Lambda prints in "Runtime exited with error: ...".
@@ -32,6 +33,7 @@ _SIGNAL_WORDS = {
 _OUTPUT_CHUNK = 64 * 1024
 _FILE_DESCRIPTORS = 1024
 _OWNER_FILE = "owner"
+_STEM_TASK_FOLDER = "task"
 
 
 def describe_exit(returncode: int) -> str:
@@ -86,7 +88,7 @@ class ProcessSandbox(Sandbox):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
         self._stdout.close()
-        shutil.rmtree(self._tmp_dir, ignore_errors=True)
+        _remove_folder(self._tmp_dir)
 
 
 class ProcessSandboxBackend(SandboxBackend):
@@ -96,19 +98,31 @@ class ProcessSandboxBackend(SandboxBackend):
     def __init__(self, python: str | None = None) -> None:
         self.python = python or sys.executable
 
+    def supports_stem(self, runtime: str) -> bool:
+        return has_stem(runtime) and bool(RUNTIMES[runtime].stem_program)
+
     def start(self, spec: EnvironmentSpec, *, runtime_api_port: int) -> Sandbox:
         tmp_dir = Path(settings.STRATUS_SANDBOX_DIR) / spec.environment_id / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        environment = {
-            **spec.environment,
+        code_dir = spec.code_dir
+        command = [self.python, "-m", "awslambdaric", spec.handler]
+        if spec.stem:
+            if not self.supports_stem(spec.runtime):
+                raise SandboxError(f"the {spec.runtime} runtime has no stem program")
+            recipe = RUNTIMES[spec.runtime]
+            code_dir = tmp_dir.parent / _STEM_TASK_FOLDER
+            code_dir.mkdir(mode=0o755)
+            command = [self.python, str(recipe.recipe_dir / recipe.stem_program)]
+        added = {
             "AWS_LAMBDA_RUNTIME_API": f"{self.runtime_api_bind_host}:{runtime_api_port}",
-            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "LAMBDA_TASK_ROOT": str(code_dir),
             "TMPDIR": str(tmp_dir),
         }
+        environment = {**spec.environment, **added}
         try:
             process = subprocess.Popen(
-                [self.python, "-m", "awslambdaric", spec.handler],
-                cwd=spec.code_dir,
+                command,
+                cwd=code_dir,
                 env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -122,7 +136,11 @@ class ProcessSandboxBackend(SandboxBackend):
             resource.prlimit(process.pid, resource.RLIMIT_CORE, (0, 0))
         # Who owns this environment, so a later worker can remove it if this one dies.
         (tmp_dir.parent / _OWNER_FILE).write_text(f"{os.getpid()} {process.pid}")
-        return ProcessSandbox(spec.environment_id, process, tmp_dir.parent)
+        sandbox = ProcessSandbox(spec.environment_id, process, tmp_dir.parent)
+        sandbox.backend_environment = added
+        if spec.stem:
+            sandbox.stem_code_dir = code_dir
+        return sandbox
 
     def remove_orphans(self) -> int:
         """Kill environments whose worker process is gone (it was killed outright)."""
@@ -137,9 +155,18 @@ class ProcessSandboxBackend(SandboxBackend):
                 continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(runtime_pid, signal.SIGKILL)
-            shutil.rmtree(owner_file.parent, ignore_errors=True)
+            _remove_folder(owner_file.parent)
             removed += 1
         return removed
+
+
+def _remove_folder(folder: Path) -> None:
+    # A stem cell's task root is made read-only once it holds the function's code.
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.chmod(0o755)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _is_alive(pid: int) -> bool:

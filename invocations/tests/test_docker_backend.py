@@ -12,6 +12,7 @@ import re
 import select
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,8 @@ def docker_backend(settings, docker_client) -> Iterator[docker.APIClient]:
     The Runtime API servers listen in the ports the firewall lets functions reach."""
     settings.STRATUS_SANDBOX = {"BACKEND": BACKEND, "OPTIONS": {}}
     settings.STRATUS_RUNTIME_API_PORTS = RUNTIME_API_PORTS
+    # Containers started for their function only; stem cells are test_stem_cells.py's.
+    settings.STRATUS_EE_PREWARM = ""
     get_backend.cache_clear()
     environments.shutdown_pool()
     yield docker_client
@@ -774,3 +777,49 @@ def test_a_dead_workers_scratch_volumes_go_with_its_containers(docker_backend):
         assert os.path.ismount(own.mountpoint), "a live worker's volumes stay"
     finally:
         own.remove()
+
+
+@pytest.mark.django_db(transaction=True)  # the pool's own thread reads the code package
+def test_a_provisioned_container_runs_its_init_ahead_and_logs_it_with_its_first_call(
+    user, docker_backend
+):
+    from invocations.services import _snapshot
+
+    function = make_function(
+        user,
+        """
+        import os, time
+
+        print("Loading function")
+        time.sleep(0.3)
+
+        def lambda_handler(event, context):
+            return os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]
+        """,
+        name="provisioned",
+    )
+    snapshot = _snapshot(function, None, invoked_as="$LATEST")
+    pool = environments.get_pool()
+    pool.set_provisioned(snapshot, 1)
+    give_up = time.monotonic() + 30
+    while pool.provisioned_status() != {snapshot.pool_key: (1, 1)}:
+        assert time.monotonic() < give_up, pool.stats()
+        time.sleep(0.05)
+
+    first = invoke(function)
+    second = invoke(function)
+
+    assert json.loads(first.response) == "provisioned-concurrency"
+    assert first.init_duration_ms is None
+    lines = log_messages_for_invocation(request_id=first.request_id)
+    assert lines[:2] == [
+        "Loading function",
+        f"START RequestId: {first.request_id} Version: $LATEST",
+    ]
+    assert "Init Duration" not in lines[-1]
+    assert second.log_stream_name == first.log_stream_name
+    assert "Loading function" not in log_messages_for_invocation(request_id=second.request_id)
+    assert pool.stats()["provisioned_hits"] == 2 and pool.stats()["cold_starts"] == 0
+    pool.set_provisioned(snapshot, 0)
+    assert pool.provisioned_status() == {}
+    assert not _containers_named(docker_backend, _container_name(first.log_stream_name))

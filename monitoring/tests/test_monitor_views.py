@@ -202,7 +202,7 @@ def test_tab_context_defaults_to_metrics_and_falls_back_from_a_bad_range(user, f
     assert context["monitor_view"] == "metrics"
     assert context["monitor_range"].key == "3h"
     assert context["monitor_log_group"] == "/aws/lambda/orders"
-    assert len(context["monitor_metrics"]["charts"]) == 7
+    assert len(context["monitor_metrics"]["charts"]) == 9
 
 
 def test_monitor_tab_renders_each_sub_tab(signed_in, function):
@@ -214,7 +214,7 @@ def test_monitor_tab_renders_each_sub_tab(signed_in, function):
 
     assert 'id="monitor-metrics-data"' in metrics
     assert "No data available." in metrics
-    assert metrics.count('class="container monitor-chart"') == 7
+    assert metrics.count('class="container monitor-chart"') == 9
     assert re.search(r'value="12h"\s+aria-pressed="true"', metrics)
     assert "data-invocation-row" not in metrics
     assert "data-invocation-row" in logs
@@ -315,7 +315,7 @@ def test_monitor_tab_in_a_browser(live_server, user, function):
     with signed_in_page(live_server.url, user) as (page, problems):
         page.goto(page_url)
 
-        page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 7")
+        page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 9")
         invocations_chart = page.locator("[data-chart='invocations']")
         expect(invocations_chart.locator("[data-chart-empty]")).to_be_hidden()
         expect(page.locator("[data-chart='throttles'] [data-chart-empty]")).to_have_text(

@@ -36,6 +36,8 @@ _PR_SET_PDEATHSIG = 1
 class ProcessSpec:
     name: str
     argv: list[str]
+    # Seconds it gets to finish after SIGTERM before it is killed.
+    grace: float = STOP_GRACE_SECONDS
 
 
 def web_spec(*, host: str, port: int) -> ProcessSpec:
@@ -85,6 +87,9 @@ def worker_spec() -> ProcessSpec:
             "--loglevel",
             "INFO",
         ],
+        # The worker lets running invocations finish, up to its drain timeout, then hands
+        # back the rest itself: killing it sooner would leave them to the sweeper.
+        grace=settings.STRATUS_WORKER_DRAIN_TIMEOUT + 5,
     )
 
 
@@ -197,7 +202,7 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         self._signal_groups(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        deadline = time.monotonic() + max(spec.grace for spec in self._specs)
         while self._groups_alive() and time.monotonic() < deadline and not self._force:
             time.sleep(_POLL_SECONDS)
         if self._groups_alive():

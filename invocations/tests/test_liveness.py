@@ -1,0 +1,172 @@
+"""Worker liveness: heartbeats, what the sweeper does with a dead worker's invocations, and a
+synchronous caller noticing a record the sweeper ended."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from invocations import liveness
+from invocations.liveness import (
+    WORKER_LOST_MESSAGE,
+    Heartbeat,
+    invocation_requeue,
+    invocations_hand_back_orphans,
+    orphaned_invocations,
+    worker_beat,
+)
+from invocations.models import Invocation, InvocationStatus, InvocationType, WorkerHeartbeat
+from invocations.services import invocation_sweep, invocation_wait
+from invocations.tests.helpers import make_function
+
+CODE = """
+    def lambda_handler(event, context):
+        return event
+"""
+
+
+def _running(function, *, worker: str, invocation_type: str = InvocationType.EVENT, attempts=1):
+    return Invocation.objects.create(
+        function=function,
+        function_name=function.name,
+        payload="{}",
+        code_sha256=function.code_sha256,
+        memory_size=function.memory_size,
+        timeout=function.timeout,
+        invocation_type=invocation_type,
+        status=InvocationStatus.RUNNING,
+        started_at=timezone.now(),
+        attempts=attempts,
+        worker=worker,
+    )
+
+
+def _silent_for(worker_id: str, seconds: float) -> None:
+    worker_beat(worker_id=worker_id)
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(
+        last_seen=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+@pytest.fixture
+def function(user):
+    return make_function(user, CODE)
+
+
+@pytest.fixture
+def database_up_for_long(monkeypatch):
+    # The test database's server may have started moments ago on a fresh CI machine.
+    monkeypatch.setattr(liveness, "_database_just_started", lambda: False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_registers_the_worker_and_unregisters_it_when_stopped():
+    heartbeat = Heartbeat("host:1:abc", interval=0.05)
+    heartbeat.start()
+    try:
+        first = WorkerHeartbeat.objects.get(worker_id="host:1:abc").last_seen
+        time.sleep(0.3)
+        assert WorkerHeartbeat.objects.get(worker_id="host:1:abc").last_seen > first
+        assert liveness.current_worker_id() == "host:1:abc"
+    finally:
+        heartbeat.stop()
+    assert not WorkerHeartbeat.objects.filter(worker_id="host:1:abc").exists()
+
+
+@pytest.mark.django_db
+@override_settings(STRATUS_WORKER_LOST_AFTER=10)
+def test_only_records_of_silent_or_unknown_workers_are_orphans(function, database_up_for_long):
+    _silent_for("alive", 1)
+    _silent_for("silent", 60)
+    alive = _running(function, worker="alive")
+    silent = _running(function, worker="silent")
+    gone = _running(function, worker="unregistered")
+    in_web_process = _running(function, worker="")
+
+    orphans = {invocation.pk for invocation in orphaned_invocations()}
+
+    assert orphans == {silent.pk, gone.pk}
+    assert alive.pk not in orphans and in_web_process.pk not in orphans
+
+
+@pytest.mark.django_db
+def test_nobody_is_declared_dead_right_after_the_database_restarted(function):
+    _running(function, worker="unregistered")
+    with override_settings(STRATUS_WORKER_LOST_AFTER=10**9):
+        # The server started less than that long ago: live workers may not have beaten yet.
+        assert orphaned_invocations() == []
+
+
+@pytest.mark.django_db
+def test_the_sweeper_requeues_a_lost_event_and_fails_a_lost_synchronous_call(
+    function, database_up_for_long
+):
+    event = _running(function, worker="dead")
+    call = _running(function, worker="dead", invocation_type=InvocationType.REQUEST_RESPONSE)
+
+    counts = invocation_sweep()
+
+    event.refresh_from_db()
+    call.refresh_from_db()
+    assert counts["orphans_requeued"] == 1 and counts["orphans_failed"] == 1
+    # In-process mode: the republished task ran at once.
+    assert event.status == InvocationStatus.SUCCEEDED
+    assert event.attempts == 2
+    assert call.status == InvocationStatus.FAILED
+    assert call.error_type == "ServiceException"
+    assert WORKER_LOST_MESSAGE in call.error_message
+    assert json.loads(call.response)["errorType"] == "ServiceException"
+
+
+@pytest.mark.django_db
+@override_settings(STRATUS_WORKER_LOST_MAX_ATTEMPTS=3)
+def test_an_event_that_keeps_killing_its_worker_is_failed_not_retried_forever(
+    function, database_up_for_long
+):
+    poison = _running(function, worker="dead", attempts=3)
+
+    counts = invocations_hand_back_orphans()
+
+    poison.refresh_from_db()
+    assert counts == {"orphans_requeued": 0, "orphans_failed": 1}
+    assert poison.status == InvocationStatus.FAILED
+    assert "(3 attempts)" in poison.error_message
+
+
+@pytest.mark.django_db
+def test_requeue_only_takes_a_record_still_running_on_that_worker(function):
+    invocation = _running(function, worker="w1")
+    invocation_requeue_other = invocation_requeue(request_id=str(invocation.pk), worker="w2")
+    Invocation.objects.filter(pk=invocation.pk).update(status=InvocationStatus.SUCCEEDED)
+    invocation_requeue_finished = invocation_requeue(request_id=str(invocation.pk), worker="w1")
+
+    assert not invocation_requeue_other and not invocation_requeue_finished
+    invocation.refresh_from_db()
+    assert invocation.status == InvocationStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_waiting_caller_sees_a_record_the_sweeper_failed(function, live_worker):
+    # Never published: only the record can tell the caller how it ended.
+    call = _running(function, worker="dead", invocation_type=InvocationType.REQUEST_RESPONSE)
+
+    def fail_it() -> None:
+        time.sleep(0.5)
+        liveness.invocation_fail_worker_lost(request_id=str(call.pk), worker="dead")
+        connection.close()
+
+    threading.Thread(target=fail_it).start()
+    started = time.monotonic()
+    finished = invocation_wait(invocation=call, timeout=30)
+
+    assert finished.status == InvocationStatus.FAILED
+    assert WORKER_LOST_MESSAGE in finished.error_message
+    assert time.monotonic() - started < 5
