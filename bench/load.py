@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--event-share", type=float, default=0.1)
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--worker-concurrency", type=int, default=8)
     args = parser.parse_args(argv)
 
     import django
@@ -62,10 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     credentials = load_client.Credentials(key.access_key.access_key_id, key.secret_access_key)
     port = stack.free_port()
     worker_env = {**os.environ, "STRATUS_SANDBOX_BACKEND": DOCKER_BACKEND}
-    report = load_report.Report(clients=args.clients, duration=args.duration)
+    report = load_report.Report(
+        clients=args.clients,
+        duration=args.duration,
+        setup=f"web threads {args.web_threads}, worker concurrency {args.worker_concurrency}, "
+        f"{args.memory} MB functions, {args.event_share:.0%} Event",
+    )
     with (
-        stack.running(stack.worker_command(), "load-worker.log", env=worker_env) as worker,
-        stack.running(stack.web_command(port), "load-web.log") as web,
+        stack.running(
+            stack.worker_command(args.worker_concurrency), "load-worker.log", env=worker_env
+        ) as worker,
+        stack.running(stack.web_command(port, args.web_threads), "load-web.log") as web,
     ):
         scenario.wait_for_worker()
         stack.wait_for_http(f"http://127.0.0.1:{port}/accounts/login/")

@@ -124,15 +124,14 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def _postgres_backends(database: str) -> list[int]:
-    """The Postgres server processes serving connections to this database."""
+def _processes_named(prefix: str, *, containing: str = "") -> list[int]:
     pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if text.startswith("postgres: ") and f" {database} " in text:
+        if text.startswith(prefix) and containing in text:
             pids.append(int(cmdline.parent.name))
     return pids
 
@@ -180,7 +179,8 @@ class CpuSample:
         import resource
 
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        by_backend = {pid: process_cpu_seconds(pid) for pid in _postgres_backends(database)}
+        # The Postgres server processes serving connections to this database.
+        backends = _processes_named("postgres: ", containing=f" {database} ")
         return cls(
             {
                 "load clients (this process)": usage.ru_utime + usage.ru_stime,
@@ -189,7 +189,10 @@ class CpuSample:
                 "function containers": sum(
                     _container_cpu_seconds(cid) for cid in _container_ids(worker_pid)
                 ),
-                "postgres backends": sum(by_backend.values()),
+                "postgres backends": sum(process_cpu_seconds(pid) for pid in backends),
+                "redis (shared)": sum(
+                    process_cpu_seconds(pid) for pid in _processes_named("redis-server")
+                ),
                 MACHINE: _machine_busy_seconds(),
             }
         )

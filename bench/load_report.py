@@ -53,6 +53,7 @@ def _cpu_lines(cpu: dict[str, float], outcome: PhaseOutcome) -> list[str]:
 class Report:
     clients: int
     duration: float
+    setup: str = ""
     signing_us: float = 0.0
     floor: PhaseOutcome | None = None
     floor_cpu: dict[str, float] = field(default_factory=dict)
@@ -77,7 +78,7 @@ class Report:
     def render(self) -> str:
         lines = [
             f"Stratus load: {self.clients} clients, {self.duration:.0f} s per phase, "
-            "Docker sandbox, loopback",
+            f"Docker sandbox, loopback; {self.setup}",
             f"SigV4 signing (botocore SigV4Auth) per request: {self.signing_us:.0f} us",
         ]
         if self.floor is not None:

@@ -33,14 +33,16 @@ def running(
         yield process
 
 
-def worker_command() -> list[str]:
-    return processes.celery_worker_command(name=f"bench-{os.getpid()}", loglevel="WARNING")
+def worker_command(concurrency: int = 8) -> list[str]:
+    return processes.celery_worker_command(
+        name=f"bench-{os.getpid()}", concurrency=concurrency, loglevel="WARNING"
+    )
 
 
-def web_command(port: int) -> list[str]:
+def web_command(port: int, threads: int = 8) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "console.wsgi",
-        "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", "8",
+        "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread", "--threads", str(threads),
         "--workers", "1", "--log-level", "warning",
     ]  # fmt: skip
 

@@ -21,6 +21,7 @@ from invocations.concurrency import (
     forget_reserved_sum,
     reserved_sum,
 )
+from invocations.provisioning import ensure_embedded_reconciler
 
 # Lambda keeps this much of an account's concurrency for functions without a reservation.
 MIN_UNRESERVED_CONCURRENCY = 100
@@ -114,8 +115,12 @@ def provisioned_config_get(
 
 
 def provisioned_config_list(*, function: Function) -> list[ProvisionedConcurrencyConfig]:
-    configs = ProvisionedConcurrencyConfig.objects.filter(function=function)
-    return sorted(configs, key=_qualifier_order)
+    configs = sorted(
+        ProvisionedConcurrencyConfig.objects.filter(function=function), key=_qualifier_order
+    )
+    if configs:
+        _keep_environments_ready()
+    return configs
 
 
 def _qualifier_order(config: ProvisionedConcurrencyConfig) -> tuple[bool, int, str]:
@@ -173,9 +178,7 @@ def provisioned_config_put(
                 "last_modified": timezone.now(),
             },
         )
-    from invocations.provisioning import ensure_embedded_reconciler
-
-    ensure_embedded_reconciler()
+    _keep_environments_ready()
     return config
 
 
@@ -187,3 +190,9 @@ def provisioned_config_delete(*, function: Function, qualifier: str) -> bool:
         function=function, qualifier=qualifier
     ).delete()
     return bool(deleted)
+
+
+def _keep_environments_ready() -> None:
+    # Without a broker the web process runs the invocations and keeps their environments:
+    # its reconciler starts the first time provisioned concurrency is set or looked at.
+    ensure_embedded_reconciler()

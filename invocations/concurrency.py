@@ -162,17 +162,17 @@ class LeaseStore(Protocol):
     def count(self, *, function_id: int, owner_id: int) -> tuple[int, int]: ...
 
 
-def _key_prefix() -> str:
+def key_prefix() -> str:
     # Databases sharing one Redis (tests, several installations) keep apart.
     return f"stratus:concurrency:{settings.DATABASES['default']['NAME']}"
 
 
 def _function_key(function_id: int) -> str:
-    return f"{_key_prefix()}:function:{function_id}"
+    return f"{key_prefix()}:function:{function_id}"
 
 
 def _pool_key(owner_id: int) -> str:
-    return f"{_key_prefix()}:unreserved:{owner_id}"
+    return f"{key_prefix()}:unreserved:{owner_id}"
 
 
 # KEYS: the function's leases, the account pool's leases. ARGV: request id, lease seconds,
@@ -195,11 +195,17 @@ if pool_limit >= 0 and redis.call('ZCARD', KEYS[2]) >= pool_limit then
   return {0, 2, 0, 0}
 end
 local deadline = now + tonumber(ARGV[2])
+local ttl = math.ceil(tonumber(ARGV[2])) + 1
+local function keep_until_last_lease_ends(key)
+  if redis.call('TTL', key) < ttl then
+    redis.call('EXPIRE', key, ttl)
+  end
+end
 redis.call('ZADD', KEYS[1], deadline, ARGV[1])
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1, 'GT')
+keep_until_last_lease_ends(KEYS[1])
 if pool_limit >= 0 then
   redis.call('ZADD', KEYS[2], deadline, ARGV[1])
-  redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[2])) + 1, 'GT')
+  keep_until_last_lease_ends(KEYS[2])
 end
 return {1, redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), 1}
 """

@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from invocations.models import Invocation, InvocationStatus, InvocationType, WorkerHeartbeat
+from lib.outage import retry_through_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,10 @@ class Heartbeat:
         if self._thread.is_alive():
             self._thread.join(timeout=self.interval + 5)
         try:
-            worker_unregister(worker_id=self.worker_id)
+            # This thread's connection may predate a database restart.
+            retry_through_database_outage(
+                lambda: worker_unregister(worker_id=self.worker_id), for_seconds=5
+            )
         except DatabaseError:
             logger.warning("could not unregister worker %s", self.worker_id, exc_info=True)
 
@@ -140,7 +144,8 @@ def orphaned_invocations() -> list[Invocation]:
         Invocation.objects.filter(status=InvocationStatus.RUNNING)
         .exclude(worker="")
         .exclude(worker__in=live)
-        .only("request_id", "invocation_type", "attempts", "worker")[:500]
+        .select_related("function")
+        .only("request_id", "invocation_type", "attempts", "worker", "function__owner")[:500]
     )
 
 
@@ -182,6 +187,20 @@ def invocation_fail_worker_lost(*, request_id: str, worker: str, detail: str = "
     )
 
 
+def _release_concurrency(invocation: Invocation) -> None:
+    """Free the concurrency slot the ended invocation held (else it ends at its deadline)."""
+    from invocations import concurrency
+
+    try:
+        concurrency.release(
+            request_id=str(invocation.request_id),
+            function_id=invocation.function_id,
+            owner_id=invocation.function.owner_id,
+        )
+    except Exception:
+        logger.warning("could not free the slot of %s", invocation.request_id, exc_info=True)
+
+
 def invocations_hand_back_orphans() -> dict[str, int]:
     """Requeue the asynchronous invocations of dead workers and fail the synchronous ones.
 
@@ -212,5 +231,6 @@ def invocations_hand_back_orphans() -> dict[str, int]:
             logger.warning(
                 "invocation %s lost its worker %s: failed", request_id, invocation.worker
             )
+            _release_concurrency(invocation)
     WorkerHeartbeat.objects.filter(last_seen__lt=Now() - FORGET_WORKERS_AFTER).delete()
     return counts

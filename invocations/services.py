@@ -211,10 +211,10 @@ def _wait_for_outcome(invocation: Invocation, timeout: float) -> object:
     while True:
         remaining = deadline - time.monotonic()
         try:
+            # The Redis result backend wakes this on the worker's publish (pub/sub), so
+            # there is no polling interval to tune here.
             outcome = result.get(
-                timeout=max(0.0, min(RECORD_POLL_SECONDS, remaining)),
-                propagate=False,
-                interval=0.05,
+                timeout=max(0.0, min(RECORD_POLL_SECONDS, remaining)), propagate=False
             )
         except CeleryTimeoutError:
             if remaining <= RECORD_POLL_SECONDS or _is_terminal_in_database(invocation):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from invocations.concurrency import LocalLeases, RedisLeases, _key_prefix, get_leases
+from invocations.concurrency import LocalLeases, RedisLeases, get_leases, key_prefix
 
 
 def forget_all_leases() -> None:
@@ -14,7 +14,7 @@ def forget_all_leases() -> None:
         import redis
 
         client = redis.Redis.from_url(str(settings.STRATUS_CONCURRENCY_REDIS_URL))
-        keys = list(client.scan_iter(match=f"{_key_prefix()}:*", count=500))
+        keys = list(client.scan_iter(match=f"{key_prefix()}:*", count=500))
         if keys:
             client.delete(*keys)
     elif isinstance(store, LocalLeases):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
+from functions.models import Function
 from invocations.concurrency import (
     RETRY_AFTER_SECONDS,
     LeaseStore,
@@ -20,9 +21,14 @@ from invocations.concurrency import (
     RedisLeases,
     Throttled,
     ThrottleReason,
+    key_prefix,
 )
+from invocations.models import Invocation
+from invocations.services import invocation_submit
 from invocations.tests.concurrency_helpers import forget_all_leases
+from invocations.tests.helpers import make_function
 from invocations.throttling import backoff_seconds
+from monitoring.models import MetricDatapoint
 
 OWNER = 987_654
 
@@ -111,3 +117,38 @@ def test_a_second_delivery_keeps_the_lease_it_has(leases: LeaseStore):
 def test_throttled_events_back_off_from_one_second_to_five_minutes():
     assert [backoff_seconds(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert backoff_seconds(20) == 300
+
+
+def test_lease_keys_in_redis_vanish_after_their_last_lease():
+    import redis
+
+    forget_all_leases()
+    leases = RedisLeases(str(settings.STRATUS_CONCURRENCY_REDIS_URL))
+    leases.admit(limits(1), request_id="a", ttl=5)
+    leases.admit(limits(1), request_id="b", ttl=30)
+    client = redis.Redis.from_url(str(settings.STRATUS_CONCURRENCY_REDIS_URL))
+
+    ttls = [client.ttl(key) for key in client.scan_iter(match=f"{key_prefix()}:*")]
+
+    assert len(ttls) == 2 and all(29 <= ttl <= 31 for ttl in ttls)
+    forget_all_leases()
+
+
+@pytest.mark.django_db
+def test_a_throttled_synchronous_submit_leaves_only_a_throttle(user):
+    forget_all_leases()
+    function = make_function(
+        user, "def lambda_handler(event, context):\n    return 1\n", name="held"
+    )
+    Function.objects.filter(pk=function.pk).update(reserved_concurrency=0)
+    function.refresh_from_db()
+
+    with pytest.raises(Throttled) as caught:
+        invocation_submit(function=function, payload="{}")
+
+    assert caught.value.reason == ThrottleReason.RESERVED
+    assert not Invocation.objects.exists()
+    throttles = MetricDatapoint.objects.get(
+        metric_name="Throttles", dimension_name="FunctionName", dimension_value="held"
+    )
+    assert throttles.sum == 1

@@ -767,6 +767,11 @@ def test_a_dead_workers_scratch_volumes_go_with_its_containers(docker_backend):
     )
     orphan = dead_worker.create("orphan", 512)
     (dead_worker.folder / "orphan.output").touch()
+    # A stem cell's task root, read-only once it was given a function's code.
+    stem_task = dead_worker.folder / "orphan.task"
+    stem_task.mkdir()
+    (stem_task / "lambda_function.py").write_text("")
+    stem_task.chmod(0o555)
     own = backend.scratch.create("own", 512)
 
     try:

@@ -170,3 +170,19 @@ def test_a_waiting_caller_sees_a_record_the_sweeper_failed(function, live_worker
     assert finished.status == InvocationStatus.FAILED
     assert WORKER_LOST_MESSAGE in finished.error_message
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
+def test_a_failed_orphan_frees_its_concurrency_slot(function, database_up_for_long):
+    from invocations import concurrency
+
+    call = _running(function, worker="dead", invocation_type=InvocationType.REQUEST_RESPONSE)
+    limits = concurrency.current_limits(function_id=function.pk, owner_id=function.owner_id)
+    concurrency.admit(limits, request_id=str(call.pk), timeout=function.timeout)
+    held = concurrency.in_flight(function_id=function.pk, owner_id=function.owner_id)
+
+    invocations_hand_back_orphans()
+
+    freed = concurrency.in_flight(function_id=function.pk, owner_id=function.owner_id)
+    assert held[0] == 1
+    assert freed[0] == 0
