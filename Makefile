@@ -14,6 +14,7 @@ MANAGE := $(PY) manage.py
 INSTALL_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+LOAD_ARGS ?=
 
 .PHONY: help setup run test lint fmt bench runtimes
 
@@ -23,7 +24,7 @@ help:
 	@echo "make test    ruff, mypy and the whole pytest suite (extra pytest args: PYTEST_ARGS=...)"
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make fmt     format and auto-fix with ruff"
-	@echo "make bench   run the benchmarks (console Test, Lambda API invoke, Docker sandbox)"
+	@echo "make bench   run the benchmarks (console Test, Lambda API invoke, Docker sandbox, load)"
 	@echo "make runtimes  build the runtime container images (root, Docker, debootstrap)"
 
 $(INSTALL_STAMP): pyproject.toml
@@ -87,6 +88,7 @@ bench: $(INSTALL_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 	$(PY) -m bench.api_invoke $(BENCH_ARGS)
 	$(PY) -m bench.sandboxes
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 runtimes: $(INSTALL_STAMP)
 	$(MANAGE) build_runtimes

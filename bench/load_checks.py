@@ -16,9 +16,12 @@ from invocations.sandboxes.docker import WORKER_LABEL
 
 @dataclass(frozen=True)
 class ProcessUsage:
+    """A worker's open files, memory and threads, and its execution environments."""
+
     open_files: int
     rss_mb: float
     threads: int
+    environments: int
 
     @classmethod
     def of(cls, pid: int) -> ProcessUsage:
@@ -28,6 +31,7 @@ class ProcessUsage:
             open_files=len(list(Path(f"/proc/{pid}/fd").iterdir())),
             rss_mb=int(fields["VmRSS"][0]) / 1024,
             threads=int(fields["Threads"][0]),
+            environments=containers_of(pid),
         )
 
 

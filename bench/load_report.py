@@ -9,8 +9,11 @@ from bench.load_checks import MACHINE, ProcessUsage, SettleCheck
 from bench.load_client import EVENT, SYNC, PhaseOutcome, Sample
 from bench.stats import percentile
 
-# Open files the worker may gain in the second phase (sockets that happen to be open).
+# Open files the worker may gain in the second phase (sockets that happen to be open), plus
+# those of each execution environment the pool added meanwhile (its Runtime API server's
+# sockets, its output pipe, the engine's attach stream: 14 measured with the Docker sandbox).
 FD_GROWTH_ALLOWED = 4
+FDS_PER_ENVIRONMENT = 16
 
 
 def _latency(samples: list[Sample]) -> str:
@@ -67,11 +70,19 @@ class Report:
     def fd_growth_in_second_phase(self) -> int:
         return self.usage[-1][1].open_files - self.usage[-2][1].open_files
 
+    def environment_growth_in_second_phase(self) -> int:
+        return self.usage[-1][1].environments - self.usage[-2][1].environments
+
+    def fds_within_bounds(self) -> bool:
+        added = max(0, self.environment_growth_in_second_phase())
+        allowed = FD_GROWTH_ALLOWED + FDS_PER_ENVIRONMENT * added
+        return self.fd_growth_in_second_phase() <= allowed
+
     def ok(self) -> bool:
         return (
             all(check.lost == 0 and check.non_terminal == 0 for check in self.checks)
             and self.containers_after_stop == 0
-            and self.fd_growth_in_second_phase() <= FD_GROWTH_ALLOWED
+            and self.fds_within_bounds()
             and all(not s.error for phase in self.phases for s in phase.samples)
         )
 
@@ -96,7 +107,8 @@ class Report:
         for label, usage in self.usage:
             lines.append(
                 f"worker {label:<14} open files={usage.open_files:<4} "
-                f"RSS={usage.rss_mb:6.1f} MB threads={usage.threads}"
+                f"RSS={usage.rss_mb:6.1f} MB threads={usage.threads} "
+                f"environments={usage.environments}"
             )
         if len(self.usage) >= 2:
             rss = self.usage[-1][1].rss_mb - self.usage[-2][1].rss_mb

@@ -40,7 +40,7 @@ def run_invocation_task(request_id: str, job: dict[str, Any] | None = None) -> o
     if not isinstance(outcome, dict):
         # Another delivery of this message ran (or is running) the invocation: its answer
         # is the one a synchronous caller waits for, so this delivery stores no result.
-        return outcome
+        raise Ignore()
     return outcome
 
 

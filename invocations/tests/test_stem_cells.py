@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 
 from functions.services import function_create
-from invocations import environments
+from invocations import environments, runtimes
 from invocations.runtime_api import ASSIGNMENT_PATH
 from invocations.sandboxes import choose_backend
 from invocations.sandboxes.docker import CONTAINER_PREFIX, DockerSandboxBackend
@@ -305,3 +305,13 @@ def test_auto_falls_back_to_processes_when_no_engine_answers(monkeypatch, caplog
     assert isinstance(backend, ProcessSandboxBackend)
     assert "sandbox backend: process, because no Docker engine answers" in caplog.text
     assert "NOT isolated" in caplog.text
+
+
+def test_auto_falls_back_to_processes_without_the_runtime_image(docker_client, monkeypatch, caplog):
+    monkeypatch.setattr(runtimes, "image_for", lambda runtime: "stratus-runtime:not-built")
+
+    with caplog.at_level(logging.WARNING, logger="invocations.sandboxes"):
+        backend = choose_backend()
+
+    assert isinstance(backend, ProcessSandboxBackend)
+    assert "the runtime image stratus-runtime:not-built is missing" in caplog.text

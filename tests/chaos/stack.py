@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,15 @@ class Stack:
             process.kill()
             process.wait()
 
+    def runtimes_of(self, worker_pid: int) -> list[int]:
+        """Process ids of the function runtimes a worker started (process sandbox)."""
+        pids = []
+        for owner in (self.workdir / "var" / "sandboxes").glob("*/owner"):
+            owner_pid, runtime_pid = (int(part) for part in owner.read_text().split())
+            if owner_pid == worker_pid:
+                pids.append(runtime_pid)
+        return pids
+
     def event(self, **fields: object) -> str:
         return json.dumps({"runs_dir": str(self.runs_dir), **fields})
 
@@ -239,6 +249,16 @@ class Stack:
                 [function_name],
             ).fetchall()
         return {row[0]: Record(*row) for row in rows}
+
+    def accepted_since(self, function_name: str, moment: datetime) -> int:
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM invocations_invocation "
+                "WHERE function_name = %s AND created_at > %s",
+                [function_name, moment],
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def start_lines(self, function_name: str) -> collections.Counter[str]:
         """START lines written per request id: one per run that was recorded."""

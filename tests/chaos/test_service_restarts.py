@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime
 
 from tests.chaos.stack import Driver, PostgresServer, RedisServer, Stack, assert_nothing_lost
 
@@ -43,12 +44,13 @@ def test_a_postgres_restart_under_load_loses_no_accepted_invocation(
         chaos_postgres.stop(mode="fast")
         time.sleep(2)
         chaos_postgres.start()
+        restarted_at = datetime.now(tz=UTC)
         outcome = driver("wait", load, 60)
         accepted = outcome["accepted"]
         stack.wait_until_terminal(name, accepted, timeout=120)
 
-    # Accepted before and after the outage, refused (never accepted) during it.
-    assert outcome["refused"] > 0
+    # Accepted before and after the outage (a request during it waited or was refused).
     assert len(accepted) > 20
+    assert stack.accepted_since(name, restarted_at) > 5, "the web side did not recover"
     assert_nothing_lost(stack, name, accepted, succeeded=set(accepted))
     print(f"{len(accepted)} accepted, {outcome['refused']} refused while Postgres was down")

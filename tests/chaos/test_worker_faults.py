@@ -5,8 +5,10 @@ caller gets a clear error promptly instead of waiting out its timeout."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
+from pathlib import Path
 
 from invocations.tasks import DRAIN_TIMED_OUT_EXIT_STATUS
 from tests.chaos.stack import Driver, Stack, assert_nothing_lost, wait_until
@@ -36,6 +38,7 @@ def test_sigkill_mid_invocation_retries_async_and_fails_sync_with_a_clear_error(
     with stack.scheduler():
         with stack.worker("doomed") as doomed:
             async_id, sync_id = _start_both(stack, driver, name, first_sleep=FIRST_RUN_SLEEP)
+            left_behind = stack.runtimes_of(doomed.pid)
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
             killed_at = time.monotonic()
@@ -43,6 +46,12 @@ def test_sigkill_mid_invocation_retries_async_and_fails_sync_with_a_clear_error(
             outcome = driver("wait", sync_id, 60)
             noticed_after = time.monotonic() - killed_at
             records = stack.wait_until_terminal(name, [async_id, sync_id], timeout=60)
+            # The successor removed what the dead worker's environments left running.
+            wait_until(
+                lambda: not any(_alive(pid) for pid in left_behind),
+                timeout=10,
+                what="the orphaned runtimes to be killed",
+            )
 
     assert outcome["status"] == "failed", outcome
     assert outcome["error_type"] == "ServiceException"
@@ -54,6 +63,16 @@ def test_sigkill_mid_invocation_retries_async_and_fails_sync_with_a_clear_error(
     assert records[async_id].attempts == 2
     assert stack.runs(async_id) == 2
     assert stack.runs(sync_id) == 1, "a synchronous invocation must not run again by itself"
+    assert len(left_behind) == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too: it only waits for its (dead) parent's init to reap it.
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_sigterm_drains_the_running_invocations_before_the_worker_exits(
@@ -76,6 +95,9 @@ def test_sigterm_drains_the_running_invocations_before_the_worker_exits(
     assert drained[async_id].status == "succeeded"
     assert drained[async_id].attempts == 1
     assert all(drained[request_id].status == "queued" for request_id in waiting)
+    # The drained ones were acknowledged: their messages did not come back.
+    handed_over = (stack.workdir / "worker-next.log").read_text()
+    assert async_id not in handed_over and sync_id not in handed_over
     accepted = [async_id, sync_id, *waiting]
     assert_nothing_lost(stack, name, accepted, succeeded=set(accepted))
     assert all(stack.runs(request_id) == 1 for request_id in accepted)
