@@ -17,6 +17,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from api.errors import (
@@ -212,6 +213,8 @@ def _payload_hash(request: SignedRequest) -> str:
     return declared
 
 
+# A key signs every request of its day: derive it once, as the SDKs do on their side.
+@lru_cache(maxsize=1024)
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     key = _hmac(f"AWS4{secret_key}".encode(), date)
     for part in (region, service, TERMINATOR):

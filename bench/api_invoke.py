@@ -85,20 +85,24 @@ def measure(
     return samples
 
 
-def web_cpu_per_call_ms(web_pid: int, client: Any, function_name: str, n: int) -> float:
-    """CPU the web process spends on one DryRun invoke (the HTTP and SigV4 layer), from n
-    calls in a row: unlike latency, barely moved by other load on the machine."""
+def cpu_per_dry_run_ms(
+    web_pid: int, client: Any, function_name: str, n: int
+) -> tuple[float, float]:
+    """CPU the web process and this client (boto3) spend on one DryRun invoke, the HTTP and
+    SigV4 layer with nothing to run, from n calls in a row: unlike latency, barely moved
+    by other load on the machine."""
     from bench.load_checks import process_cpu_seconds, process_tree
-
-    def web_cpu() -> float:
-        return sum(process_cpu_seconds(pid) for pid in process_tree(web_pid))
-
     from bench.scenario import PAYLOAD
 
-    before = web_cpu()
+    def cpu() -> tuple[float, float]:
+        web = sum(process_cpu_seconds(pid) for pid in process_tree(web_pid))
+        return web, time.process_time()
+
+    web_before, client_before = cpu()
     for _ in range(n):
         _api_call(client, function_name, PAYLOAD, "DryRun")
-    return (web_cpu() - before) * 1000 / n
+    web_after, client_after = cpu()
+    return (web_after - web_before) * 1000 / n, (client_after - client_before) * 1000 / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             port, function, key.access_key.access_key_id, key.secret_access_key, args.invocations
         )
         client = api_client(port, key.access_key.access_key_id, key.secret_access_key)
-        layer_cpu_ms = web_cpu_per_call_ms(web.pid, client, function.name, args.invocations)
+        web_cpu_ms, client_cpu_ms = cpu_per_dry_run_ms(
+            web.pid, client, function.name, args.invocations
+        )
 
     n = args.invocations
     print(f"Stratus warm invoke through the Lambda API ({n} each, in turn, after warm-up)")
@@ -138,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     print(summary("api: boto3 invoke, DryRun (layer alone)", samples["dry_run"]))
     added = percentile(samples["api"], 0.5) - percentile(samples["service"], 0.5)
     print(f"HTTP + SigV4 layer adds {added:.2f} ms at p50 (target < 2 ms)")
-    print(f"web process CPU per DryRun invoke: {layer_cpu_ms:.2f} ms")
+    print(
+        f"CPU per DryRun invoke: web process {web_cpu_ms:.2f} ms, "
+        f"client (boto3) {client_cpu_ms:.2f} ms"
+    )
     return 0
 
 

@@ -209,13 +209,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Modules every worker imports at start besides the apps' tasks: the provisioned
 # concurrency reconciler starts with the worker.
 CELERY_IMPORTS = ["invocations.provisioning"]
-# How often the scheduler sweeps the invocation records: lost messages, dead workers (seconds).
-STRATUS_SWEEP_INTERVAL = float(os.environ.get("STRATUS_SWEEP_INTERVAL") or 5)
+# How often the scheduler sweeps the invocation records (seconds): the whole sweep (lost
+# messages, overdue records, dead workers), and the quick look for dead workers' invocations.
+STRATUS_SWEEP_INTERVAL = float(os.environ.get("STRATUS_SWEEP_INTERVAL") or 30)
+STRATUS_ORPHAN_SWEEP_INTERVAL = float(os.environ.get("STRATUS_ORPHAN_SWEEP_INTERVAL") or 5)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reap-stale-invocations": {
         "task": "invocations.tasks.sweep_invocations_task",
         "schedule": STRATUS_SWEEP_INTERVAL,
-        "options": {"expires": max(15.0, 3 * STRATUS_SWEEP_INTERVAL)},
+        "options": {"expires": max(15.0, 1.5 * STRATUS_SWEEP_INTERVAL)},
+    },
+    "hand-back-orphaned-invocations": {
+        "task": "invocations.tasks.hand_back_orphans_task",
+        "schedule": STRATUS_ORPHAN_SWEEP_INTERVAL,
+        "options": {"expires": max(15.0, 3 * STRATUS_ORPHAN_SWEEP_INTERVAL)},
     },
 }
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 
 from invocations.environments import FunctionSnapshot
 from invocations.executor import ExecutionResult
+from invocations.liveness import current_worker_id
 from invocations.models import Invocation, InvocationStatus
 from lib.outage import retry_through_database_outage
 from monitoring.models import LogEvent, LogStream, MetricDatapoint
@@ -119,6 +120,9 @@ RECORD_RETRY_SECONDS = 60.0
 def record_invocation(
     *, snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
+    """Finish the record (only while it still runs on this worker: one taken for dead and
+    handed back keeps what the sweeper or the next attempt wrote), and write the log events
+    and metric datapoints of the run."""
     if connection.vendor == "postgresql":
         # One statement, so a retry after a lost connection cannot write half of it twice.
         retry_through_database_outage(
@@ -133,9 +137,9 @@ def _record_with_orm(
     snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     with transaction.atomic():
-        Invocation.objects.filter(pk=finished.request_id).update(
-            **record_fields(snapshot, result, finished)
-        )
+        Invocation.objects.filter(
+            pk=finished.request_id, status=InvocationStatus.RUNNING, worker=current_worker_id()
+        ).update(**record_fields(snapshot, result, finished))
         if result.log_stream_name:
             log_events_append(
                 owner_id=snapshot.owner_id,
@@ -178,10 +182,13 @@ def _record_in_one_statement(
     fields = record_fields(snapshot, result, finished)
     params: dict[str, Any] = {f"f_{name}": value for name, value in fields.items()}
     params["request_id"] = finished.request_id
+    params["running"] = InvocationStatus.RUNNING.value
+    params["worker"] = current_worker_id()
     assignments = ", ".join(f"{quote(name)} = %(f_{name})s" for name in fields)
     parts = [
         f"finished AS (UPDATE {quote(Invocation._meta.db_table)} SET {assignments} "
-        f"WHERE {quote('request_id')} = %(request_id)s)"
+        f"WHERE {quote('request_id')} = %(request_id)s AND {quote('status')} = %(running)s "
+        f"AND {quote('worker')} = %(worker)s)"
     ]
     if result.log_stream_name and result.log_lines:
         params["stream_id"] = log_stream_id(

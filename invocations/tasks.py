@@ -51,6 +51,13 @@ def sweep_invocations_task() -> dict[str, int]:
     return invocation_sweep()
 
 
+@shared_task(name="invocations.tasks.hand_back_orphans_task", ignore_result=True)
+def hand_back_orphans_task() -> dict[str, int]:
+    from invocations.liveness import invocations_hand_back_orphans
+
+    return invocations_hand_back_orphans()
+
+
 @worker_init.connect
 def _relax_worker_commits(**_: object) -> None:
     # Everything a worker writes can be lost in a Postgres crash without harm: see

@@ -3,6 +3,8 @@ the API's other views still go through all of them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -18,14 +20,13 @@ pytestmark = pytest.mark.django_db
 CONSOLE_ONLY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options")
 
 
-def signed_get(client: Client, path: str, user: User) -> object:
+def signed_get(client: Client, path: str, user: User) -> Any:
     key = access_key_create(user=user)
     request = AWSRequest(method="GET", url=f"http://testserver{path}")
     credentials = Credentials(key.access_key.access_key_id, key.secret_access_key)
     SigV4Auth(credentials, "lambda", "us-east-1").add_auth(request)
     headers = {
-        f"HTTP_{name.upper().replace('-', '_')}": value
-        for name, value in request.headers.items()
+        f"HTTP_{name.upper().replace('-', '_')}": value for name, value in request.headers.items()
     }
     return client.get(path, HTTP_HOST="testserver", **headers)
 

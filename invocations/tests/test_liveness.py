@@ -186,3 +186,47 @@ def test_a_failed_orphan_frees_its_concurrency_slot(function, database_up_for_lo
     freed = concurrency.in_flight(function_id=function.pk, owner_id=function.owner_id)
     assert held[0] == 1
     assert freed[0] == 0
+
+
+@pytest.mark.django_db
+def test_a_worker_taken_for_dead_cannot_overwrite_the_handed_back_record(function, monkeypatch):
+    from invocations import executor, services
+
+    real_execute = executor.execute
+
+    def execute_while_taken_for_dead(*args, **kwargs):
+        result = real_execute(*args, **kwargs)
+        # Meanwhile the sweeper took this worker for dead and ended the record.
+        request_id = args[2].request_id
+        liveness.invocation_fail_worker_lost(request_id=request_id, worker="")
+        return result
+
+    monkeypatch.setattr(services, "execute", execute_while_taken_for_dead)
+    invocation = services.invocation_submit(function=function, payload='{"a": 1}')
+    services.invocation_execute(request_id=str(invocation.pk))
+
+    invocation.refresh_from_db()
+    assert invocation.status == InvocationStatus.FAILED
+    assert WORKER_LOST_MESSAGE in invocation.error_message
+
+
+def test_the_broker_never_redelivers_a_message_while_its_invocation_may_still_run():
+    from django.conf import settings
+
+    from functions.validation import TIMEOUT_RANGE
+    from invocations.executor import INIT_ALLOWANCE_SECONDS
+
+    longest_run = TIMEOUT_RANGE[1] + INIT_ALLOWANCE_SECONDS + settings.STRATUS_EE_CAPACITY_WAIT
+    for options in (
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        settings.CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS,
+    ):
+        assert options["visibility_timeout"] > longest_run + 60
+
+
+def test_a_stopping_worker_is_given_more_time_than_its_drain():
+    from django.conf import settings
+
+    from console.management.commands.run_stratus import worker_spec
+
+    assert worker_spec().grace > settings.STRATUS_WORKER_DRAIN_TIMEOUT

@@ -64,6 +64,7 @@ def test_sigkill_mid_invocation_retries_async_and_fails_sync_with_a_clear_error(
     assert stack.runs(async_id) == 2
     assert stack.runs(sync_id) == 1, "a synchronous invocation must not run again by itself"
     assert len(left_behind) == 2
+    print(f"the synchronous caller had its error {noticed_after:.1f} s after the SIGKILL")
 
 
 def _alive(pid: int) -> bool:
