@@ -393,3 +393,20 @@ class AsyncAttempt:
             )
         except Exception:  # metrics must not stop the event's handling
             logger.exception("event %s: could not record %s", self.request_id, samples)
+
+
+def async_event_give_up(*, request_id: str) -> None:
+    """An event ended outside an attempt (its workers kept dying): count it and send it to
+    the on-failure destination and the dead-letter target as RetriesExhausted."""
+    from invocations.services import job_from_database
+
+    job = job_from_database(request_id)
+    if job is None:
+        return
+    attempt = AsyncAttempt.begin(
+        request_id=request_id, job=job, snapshot=FunctionSnapshot(**job["snapshot"])
+    )
+    condition = AsyncCondition.RETRIES_EXHAUSTED
+    Invocation.objects.filter(pk=request_id).update(async_condition=condition)
+    attempt._record_metrics(_ending_samples(condition))
+    attempt._deliver_failure(condition, None, attempt.runs_before + 1)

@@ -201,6 +201,15 @@ def _release_concurrency(invocation: Invocation) -> None:
         logger.warning("could not free the slot of %s", invocation.request_id, exc_info=True)
 
 
+def _give_up_event(request_id: str) -> None:
+    from invocations.async_delivery import async_event_give_up
+
+    try:
+        async_event_give_up(request_id=request_id)
+    except Exception:
+        logger.exception("could not hand event %s to its failure targets", request_id)
+
+
 def invocations_hand_back_orphans() -> dict[str, int]:
     """Requeue the asynchronous invocations of dead workers and fail the synchronous ones.
 
@@ -232,5 +241,7 @@ def invocations_hand_back_orphans() -> dict[str, int]:
                 "invocation %s lost its worker %s: failed", request_id, invocation.worker
             )
             _release_concurrency(invocation)
+            if invocation.invocation_type == InvocationType.EVENT:
+                _give_up_event(request_id)
     WorkerHeartbeat.objects.filter(last_seen__lt=Now() - FORGET_WORKERS_AFTER).delete()
     return counts

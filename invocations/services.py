@@ -328,7 +328,7 @@ def _claim(request_id: str, function_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _job_from_database(request_id: str) -> dict[str, Any] | None:
+def job_from_database(request_id: str) -> dict[str, Any] | None:
     invocation = Invocation.objects.select_related("function").filter(pk=request_id).first()
     if invocation is None:
         return None
@@ -363,7 +363,7 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
     A record that is not queued (another delivery of the same message took it) is left
     alone, and its status is returned instead.
     """
-    job = job or _job_from_database(request_id)
+    job = job or job_from_database(request_id)
     if job is None:
         return "missing"
     snapshot = FunctionSnapshot(**job["snapshot"])

@@ -13,7 +13,9 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from console.selectors import account_for_user, function_arn
 from invocations import liveness
+from invocations.async_config import event_invoke_config_put
 from invocations.liveness import (
     WORKER_LOST_MESSAGE,
     Heartbeat,
@@ -22,7 +24,13 @@ from invocations.liveness import (
     orphaned_invocations,
     worker_beat,
 )
-from invocations.models import Invocation, InvocationStatus, InvocationType, WorkerHeartbeat
+from invocations.models import (
+    AsyncCondition,
+    Invocation,
+    InvocationStatus,
+    InvocationType,
+    WorkerHeartbeat,
+)
 from invocations.services import invocation_sweep, invocation_wait
 from invocations.tests.helpers import make_function
 
@@ -138,6 +146,31 @@ def test_an_event_that_keeps_killing_its_worker_is_failed_not_retried_forever(
     assert counts == {"orphans_requeued": 0, "orphans_failed": 1}
     assert poison.status == InvocationStatus.FAILED
     assert "(3 attempts)" in poison.error_message
+
+
+@pytest.mark.django_db
+@override_settings(STRATUS_WORKER_LOST_MAX_ATTEMPTS=2)
+def test_an_event_given_up_after_lost_workers_goes_to_its_failure_destination(
+    function, user, database_up_for_long
+):
+    target = make_function(user, CODE, name="on-failure-target")
+    account_id = account_for_user(user).account_id
+    event_invoke_config_put(
+        function=function,
+        on_failure=function_arn(account_id=account_id, function_name=target.name),
+    )
+    poison = _running(function, worker="dead", attempts=2)
+
+    invocations_hand_back_orphans()
+
+    poison.refresh_from_db()
+    assert poison.async_condition == AsyncCondition.RETRIES_EXHAUSTED
+    (delivered,) = Invocation.objects.filter(function=target)
+    record = json.loads(delivered.payload)
+    assert delivered.invocation_type == InvocationType.EVENT
+    assert record["requestContext"]["requestId"] == str(poison.request_id)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
 
 
 @pytest.mark.django_db

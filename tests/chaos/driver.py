@@ -30,10 +30,10 @@ from functions.services import function_create  # noqa: E402
 from invocations.errors import InvocationWaitTimeout  # noqa: E402
 from invocations.models import Invocation, InvocationType  # noqa: E402
 from invocations.services import (  # noqa: E402
-    _job_from_database,
     _publish,
     invocation_submit,
     invocation_wait,
+    job_from_database,
 )
 
 # Records each run in the folder the event names (one file per request id, a line per run),
@@ -169,7 +169,7 @@ def wait(handle: str, timeout: float) -> object:
 def publish(request_id: str) -> str:
     """Publish an accepted invocation's task again, as the first time: a duplicate delivery."""
     invocation = Invocation.objects.get(pk=request_id)
-    job = _job_from_database(request_id)
+    job = job_from_database(request_id)
     caller_waits = invocation.invocation_type == InvocationType.REQUEST_RESPONSE
     _publish(uuid.UUID(request_id), job, caller_waits=caller_waits)
     return request_id
