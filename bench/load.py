@@ -34,18 +34,21 @@ SETTLE_TIMEOUT_SECONDS = 120
 
 
 def main(argv: list[str] | None = None) -> int:
+    import django
+
+    django.setup()
+    from console.management.commands.run_stratus import WEB_THREADS, WORKER_CONCURRENCY
+
     parser = argparse.ArgumentParser(prog="python -m bench.load")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--event-share", type=float, default=0.1)
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB)
-    parser.add_argument("--web-threads", type=int, default=8)
-    parser.add_argument("--worker-concurrency", type=int, default=8)
+    # By default, what `make run` serves with.
+    parser.add_argument("--web-threads", type=int, default=WEB_THREADS)
+    parser.add_argument("--worker-concurrency", type=int, default=WORKER_CONCURRENCY)
     args = parser.parse_args(argv)
 
-    import django
-
-    django.setup()
     from django.conf import settings
     from django.core.management import call_command
 

@@ -467,7 +467,10 @@ def _release(request_id: str, snapshot: FunctionSnapshot) -> None:
 
 def _capacity_wait(job: dict[str, Any]) -> float:
     """How long the worker may wait for an execution environment: the setting, but never
-    past the moment a synchronous caller stops waiting for its cold start."""
+    past the moment a synchronous caller stops waiting for its cold start. Nobody waits
+    for an event, so its retries, however late, may wait as long as the setting."""
+    if job.get("invocation_type") == InvocationType.EVENT:
+        return float(settings.STRATUS_EE_CAPACITY_WAIT)
     accepted_at = datetime.fromisoformat(job["accepted_at"])
     left = WAIT_MARGIN_SECONDS - (timezone.now() - accepted_at).total_seconds()
     return max(0.0, min(float(settings.STRATUS_EE_CAPACITY_WAIT), left))
@@ -508,6 +511,11 @@ def invocation_sweep() -> dict[str, int]:
             status=InvocationStatus.QUEUED,
         ).values_list("request_id", "invocation_type")[:500]
     )
+    # Stamped as due now, so that the next sweep republishes them only if this message is
+    # lost too, not a backlog's every record at every sweep.
+    Invocation.objects.filter(
+        pk__in=[request_id for request_id, _ in stale_queued], status=InvocationStatus.QUEUED
+    ).update(next_attempt_at=now)
     for request_id, invocation_type in stale_queued:
         _publish(request_id, caller_waits=invocation_type == InvocationType.REQUEST_RESPONSE)
     # Running records of dead workers (invocations.liveness), then any still running past

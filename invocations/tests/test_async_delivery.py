@@ -189,3 +189,25 @@ def test_the_success_record_has_lambdas_shape(user):
     assert record["requestPayload"] == {"n": 2}
     assert record["responsePayload"] == {"ok": True}
     assert invocation.async_condition == ""
+
+
+def test_a_backlog_is_republished_once_per_requeue_period_not_at_every_sweep(user, monkeypatch):
+    function = make_function(user, SUCCEEDS, name="backlog")
+    accepted = invocation_submit(function=function, payload="{}", invocation_type="Event")
+    Invocation.objects.filter(pk=accepted.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    published: list[str] = []
+    # The republished message is lost as well: the record stays queued.
+    monkeypatch.setattr(
+        "invocations.services._publish",
+        lambda request_id, job=None, *, caller_waits=True: published.append(str(request_id)),
+    )
+
+    assert invocation_sweep()["requeued"] == 1
+    assert invocation_sweep()["requeued"] == 0
+    Invocation.objects.filter(pk=accepted.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert invocation_sweep()["requeued"] == 1
+    assert published == [str(accepted.pk)] * 2

@@ -24,7 +24,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 DEFAULT_PORT = 8000
-WEB_THREADS = 8
+# A synchronous invoke holds its thread while the worker runs it: with no more threads than
+# the worker has, an Event invoke or a console page waits behind them. Waiting threads cost
+# next to nothing.
+WEB_THREADS = 32
 WORKER_CONCURRENCY = 8
 # Seconds each process gets to finish after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 15
