@@ -158,6 +158,10 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
         # No execution environment could be had in time: the platform's own concurrency
         # limit, so nothing ran and the caller may retry.
         raise _throttled(ThrottleReason.ACCOUNT, RETRY_AFTER_SECONDS)
+    if invocation.error_type == ServiceException.code and not invocation.log_stream_name:
+        # Stratus failed, not the function (it never ran, or its worker died): Lambda
+        # answers that with a 500, not with a function error.
+        raise ServiceException(invocation.error_message)
     response = HttpResponse(invocation.response.encode(), content_type="application/json")
     response[REQUEST_ID_HEADER] = str(invocation.request_id)
     response["X-Amz-Executed-Version"] = invocation.executed_version
