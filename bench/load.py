@@ -10,7 +10,8 @@ a function through the API and warms it, then:
     requests with SigV4, invoking for S s (a share F of them Event, the rest
     RequestResponse): throughput, p50/p99 per kind, throttles and errors;
   * after each phase: every accepted invocation is in Postgres and terminal (zero lost);
-    the worker's open files and memory (the second phase must not grow them);
+    the worker's open files (the second phase must not grow them beyond what the
+    environments its pool added hold) and memory;
   * the execution environment containers: those of the worker while it runs, none after.
 """
 

@@ -209,6 +209,7 @@ def _wait_for_outcome(invocation: Invocation, timeout: float) -> object:
     result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
     deadline = time.monotonic() + timeout
     while True:
+        _release_database_connection()
         remaining = deadline - time.monotonic()
         try:
             # The Redis result backend wakes this on the worker's publish (pub/sub), so
@@ -223,6 +224,14 @@ def _wait_for_outcome(invocation: Invocation, timeout: float) -> object:
         # Read once: do not keep responses of up to 6 MB in the result backend.
         result.forget()
         return outcome
+
+
+def _release_database_connection() -> None:
+    """Give the connection back to the pool while waiting, which may take up to 15 minutes:
+    otherwise every waiting caller holds one, and a web process with more threads than its
+    pool has connections stalls. The next query takes one again."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _is_terminal_in_database(invocation: Invocation) -> bool:
