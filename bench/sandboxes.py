@@ -94,6 +94,7 @@ def main() -> int:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
+    from bench.scenario import prepare_database
     from bench.stats import percentile, summary
     from console.celery import app as celery_app
     from functions.models import Function
@@ -102,7 +103,7 @@ def main() -> int:
     from invocations.runtimes import image_for
 
     celery_app.conf.task_always_eager = True
-    call_command("migrate", verbosity=0)
+    prepare_database()
     call_command("build_runtimes", verbosity=0)
     user, _ = User.objects.get_or_create(username="bench-sandboxes")
     Function.objects.filter(owner=user).delete()

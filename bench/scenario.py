@@ -27,7 +27,26 @@ WARM_UP = 20
 
 
 def prepare_database() -> None:
+    """Create the benchmark's database if this Postgres has none yet, then migrate it."""
+    ensure_database_exists()
     call_command("migrate", verbosity=0)
+
+
+def ensure_database_exists() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    import psycopg
+    from psycopg import sql
+
+    params = connection.get_connection_params()
+    name = connection.settings_dict["NAME"]
+    params = {k: v for k, v in params.items() if k in {"host", "port", "user", "password"}}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def bench_function() -> tuple[Function, User, str]:

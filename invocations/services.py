@@ -168,10 +168,19 @@ def _publish(
 ) -> None:
     from invocations.tasks import run_invocation_task
 
-    # Only a synchronous caller reads the task's result; nobody waits for an Event's.
+    # Only a synchronous caller reads the task's result; nobody waits for an Event's. The
+    # short argsrepr spares Celery a repr of the whole job (payload included) per message.
     run_invocation_task.apply_async(
-        args=(str(request_id), job), task_id=str(request_id), ignore_result=not caller_waits
+        args=(str(request_id), job),
+        task_id=str(request_id),
+        ignore_result=not caller_waits,
+        **_short_argsrepr(request_id),
     )
+
+
+def _short_argsrepr(request_id: uuid.UUID) -> dict[str, Any]:
+    # Passed through **: the Celery type stubs do not list argsrepr.
+    return {"argsrepr": f"('{request_id}', ...)"}
 
 
 def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> Invocation:
