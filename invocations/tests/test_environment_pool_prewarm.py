@@ -272,7 +272,9 @@ def test_a_stem_cell_found_dead_when_taken_gives_way_to_a_cold_start(user, pool_
 
     assert invocation.status == "succeeded", invocation.response
     stats = get_pool().stats()
-    assert stats["stem_failures"] == 1 and stats["stem_hits"] == 0 and stats["cold_starts"] == 1
+    # Served by a cold start, or by the dead one's replacement if that was ready first.
+    assert stats["stem_failures"] == 1
+    assert stats["stem_hits"] + stats["cold_starts"] == 1
 
 
 # --- provisioned concurrency --------------------------------------------------------------
