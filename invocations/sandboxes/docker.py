@@ -380,9 +380,10 @@ class DockerSandboxBackend(SandboxBackend):
         *,
         network: str = NETWORK_NAME,
         bridge_name: str = BRIDGE_NAME,
-        # Lambda's share at 128 MB is 0.07 vCPU; under about 0.25 the runtime's own start
-        # (some 30 ms of CPU) is spread over several 100 ms CFS periods and doubles.
-        min_cpus: float = 0.25,
+        # Lambda's share at 128 MB is 0.07 vCPU; below about half a CPU the runtime's own
+        # start (30 to 60 ms of CPU, by host) is spread over several 100 ms CFS periods and
+        # a cold start grows by half (measured: 391 ms at 0.25, 339 ms at 0.5 and 1).
+        min_cpus: float = 0.5,
         pids_limit: int = 1024,
         open_files: int = 1024,
         log_max_size: str = "1m",
