@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest
+from django.urls import reverse
 
 from console.selectors import account_for_user, role_arn
 from functions.async_tab import ASYNC_SECTIONS, async_section_context
 from functions.concurrency_tab import concurrency_section_context
 from functions.forms import EnvironmentForm, ExecutionRoleForm, GeneralConfigurationForm
 from functions.models import Function, FunctionVersion
+from functions.selectors import FunctionQualifier
 from functions.services import POLICY_TEMPLATES
 from functions.validation import EPHEMERAL_STORAGE_RANGE, MEMORY_RANGE, TIMEOUT_RANGE
 from functions.views.detail import page_qualifier
@@ -78,6 +81,29 @@ def section_context(
             owner=function.owner, initial={"role": function.role_id}
         )
     return context
+
+
+def section_url(
+    function: Function, section: str, qualifier: FunctionQualifier | None = None
+) -> str:
+    """The function page open at a Configuration section, under the page's qualifier."""
+    params = {"tab": "configuration", "section": section}
+    if qualifier is not None and not qualifier.is_latest:
+        params["qualifier"] = qualifier.name
+    return f"{reverse('functions:detail', kwargs={'pk': function.pk})}?{urlencode(params)}"
+
+
+def qualified_section_context(
+    function: Function, section: str, qualifier: FunctionQualifier
+) -> dict[str, Any]:
+    """A section shown again (not being edited) as the qualifier's page shows it."""
+    return section_context(
+        function,
+        section=section,
+        editing=False,
+        shown=qualifier.shown_version,
+        read_only=qualifier.read_only,
+    )
 
 
 def configuration_tab_context(request: HttpRequest, function: Function) -> dict[str, Any]:

@@ -67,3 +67,22 @@ def account_id(user: User) -> str:
 @pytest.fixture
 def role(account_id: str) -> str:
     return f"arn:aws:iam::{account_id}:role/lambda-role"
+
+
+@pytest.fixture
+def deploy(lambda_api: Any, role: str) -> Any:
+    """Create a Python function through the API: deploy(name, code=HELLO, **parameters)."""
+
+    def deploy(name: str, code: str = HELLO, **extra: Any) -> dict[str, Any]:
+        return dict(
+            lambda_api.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=role,
+                Handler="lambda_function.lambda_handler",
+                Code={"ZipFile": zip_of(code)},
+                **extra,
+            )
+        )
+
+    return deploy

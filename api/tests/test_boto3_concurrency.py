@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from django.db.models import Max, Sum
 from django.test import override_settings
 
-from api.tests.conftest import HELLO, REGION, zip_of
+from api.tests.conftest import HELLO, REGION
 from invocations.models import Invocation
 from invocations.tests.concurrency_helpers import forget_all_leases
 from monitoring.models import MetricDatapoint
@@ -51,23 +51,6 @@ def lambda_api(live_server: Any, access_key: Any) -> Any:
         aws_secret_access_key=access_key.secret_access_key,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
-
-
-@pytest.fixture
-def deploy(lambda_api: Any, role: str) -> Any:
-    def deploy(name: str, code: str, **extra: Any) -> dict[str, Any]:
-        return dict(
-            lambda_api.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=role,
-                Handler="lambda_function.lambda_handler",
-                Code={"ZipFile": zip_of(code)},
-                **extra,
-            )
-        )
-
-    return deploy
 
 
 def metric(name: str, function: str, statistic: str = "sum") -> float:

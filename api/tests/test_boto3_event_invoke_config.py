@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from api.tests.conftest import HELLO, lambda_client, zip_of
+from api.tests.conftest import lambda_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def deploy(lambda_api: Any, role: str) -> Any:
-    def deploy(name: str, **extra: Any) -> dict[str, Any]:
-        return dict(
-            lambda_api.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=role,
-                Handler="lambda_function.lambda_handler",
-                Code={"ZipFile": zip_of(HELLO)},
-                **extra,
-            )
-        )
-
-    return deploy
 
 
 def arn(account_id: str, name: str, qualifier: str | None = None) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from api.tests.conftest import HELLO, zip_of
+from api.tests.conftest import HELLO
 from invocations.models import Invocation
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -24,22 +23,6 @@ CONTEXT = """
         custom = context.client_context.custom if context.client_context else None
         return {"custom": custom, "version": context.function_version}
 """
-
-
-@pytest.fixture
-def deploy(lambda_api: Any, role: str) -> Any:
-    def deploy(name: str, code: str) -> dict[str, Any]:
-        return dict(
-            lambda_api.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=role,
-                Handler="lambda_function.lambda_handler",
-                Code={"ZipFile": zip_of(code)},
-            )
-        )
-
-    return deploy
 
 
 def test_a_synchronous_invoke_with_the_log_tail(lambda_api, deploy, live_worker):

@@ -5,13 +5,11 @@ in, with the messages at their fields."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from functions.async_forms import (
@@ -23,20 +21,13 @@ from functions.async_forms import (
     DestinationForm,
 )
 from functions.async_tab import async_section_context
-from functions.configuration_tab import section_context
+from functions.configuration_tab import qualified_section_context, section_url
 from functions.forms import add_service_errors
 from functions.models import Function
 from functions.selectors import FunctionQualifier, function_get_for_user
 from functions.views.detail import page_qualifier, render_function_page
 from functions.views.http import AuthenticatedHttpRequest
 from invocations.async_config import async_settings_save, destination_remove, destination_set
-
-
-def _section_url(function: Function, section: str, qualifier: FunctionQualifier) -> str:
-    params = {"tab": "configuration", "section": section}
-    if not qualifier.is_latest:
-        params["qualifier"] = qualifier.name
-    return f"{reverse('functions:detail', kwargs={'pk': function.pk})}?{urlencode(params)}"
 
 
 def _show_again(
@@ -46,13 +37,7 @@ def _show_again(
     section: str,
     overrides: dict[str, Any],
 ) -> HttpResponse:
-    context = section_context(
-        function,
-        section=section,
-        editing=False,
-        shown=qualifier.shown_version,
-        read_only=qualifier.read_only,
-    )
+    context = qualified_section_context(function, section, qualifier)
     context.update(async_section_context(request, function, section=section, qualifier=qualifier))
     context.update(overrides)
     return render_function_page(
@@ -88,7 +73,7 @@ def async_configuration_save(request: AuthenticatedHttpRequest, pk: int) -> Http
             messages.success(
                 request, f"Successfully updated the asynchronous configuration of {function.name}."
             )
-            return redirect(_section_url(function, "async", qualifier))
+            return redirect(section_url(function, "async", qualifier))
     return _show_again(request, function, qualifier, "async", {"async_form": form})
 
 
@@ -109,7 +94,7 @@ def destination_save(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             add_service_errors(form, exc, field_map=DESTINATION_ERROR_FIELDS)
         else:
             messages.success(request, f"Successfully saved the destination of {function.name}.")
-            return redirect(_section_url(function, "destinations", qualifier))
+            return redirect(section_url(function, "destinations", qualifier))
     overrides = {"destination_form": form, "destination_editing": ""}
     return _show_again(request, function, qualifier, "destinations", overrides)
 
@@ -122,4 +107,4 @@ def destination_remove_view(request: AuthenticatedHttpRequest, pk: int) -> HttpR
     if condition in (CONDITION_SUCCESS, CONDITION_FAILURE):
         destination_remove(function=function, qualifier=qualifier.name, condition=condition)
         messages.success(request, f"Successfully removed the destination of {function.name}.")
-    return redirect(_section_url(function, "destinations", qualifier))
+    return redirect(section_url(function, "destinations", qualifier))

@@ -4,19 +4,17 @@ concurrency, and provisioned concurrency per version or alias."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from functions import concurrency_services
 from functions.concurrency_forms import RESERVE, ProvisionedConcurrencyForm, ReservedConcurrencyForm
 from functions.concurrency_tab import concurrency_context, provisioned_targets
-from functions.configuration_tab import section_context
+from functions.configuration_tab import qualified_section_context, section_url
 from functions.models import Function
 from functions.selectors import FunctionQualifier, function_get_for_user
 from functions.views.detail import page_qualifier, render_function_page
@@ -25,26 +23,13 @@ from functions.views.http import AuthenticatedHttpRequest
 SECTION = "concurrency"
 
 
-def _section_url(function: Function, qualifier: FunctionQualifier) -> str:
-    params = {"tab": "configuration", "section": SECTION}
-    if not qualifier.is_latest:
-        params["qualifier"] = qualifier.name
-    return f"{reverse('functions:detail', kwargs={'pk': function.pk})}?{urlencode(params)}"
-
-
 def _show_again(
     request: AuthenticatedHttpRequest,
     function: Function,
     qualifier: FunctionQualifier,
     overrides: dict[str, Any],
 ) -> HttpResponse:
-    context = section_context(
-        function,
-        section=SECTION,
-        editing=False,
-        shown=qualifier.shown_version,
-        read_only=qualifier.read_only,
-    )
+    context = qualified_section_context(function, SECTION, qualifier)
     context.update(
         concurrency_context(
             function, editing=False, provisioned_edit=None, read_only=qualifier.read_only
@@ -52,7 +37,12 @@ def _show_again(
     )
     context.update(overrides)
     return render_function_page(
-        request, function, tab="configuration", tab_overrides=context, status=400
+        request,
+        function,
+        tab="configuration",
+        tab_overrides=context,
+        status=400,
+        qualifier=qualifier,
     )
 
 
@@ -75,7 +65,7 @@ def concurrency_reserve(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
             messages.success(
                 request, f"Successfully updated the concurrency of the function {function.name}."
             )
-            return redirect(_section_url(function, qualifier))
+            return redirect(section_url(function, SECTION, qualifier))
     return _show_again(request, function, qualifier, {"editing": True, "reserved_form": form})
 
 
@@ -98,7 +88,7 @@ def provisioned_save(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
                 f"Provisioned concurrency of {target} saved; the environments are being "
                 "initialised.",
             )
-            return redirect(_section_url(function, qualifier))
+            return redirect(section_url(function, SECTION, qualifier))
     editing = concurrency_services.provisioned_config_get(
         function=function, qualifier=request.POST.get("editing", "")
     )
@@ -124,4 +114,4 @@ def provisioned_delete(request: AuthenticatedHttpRequest, pk: int, target: str) 
         messages.success(request, f"Provisioned concurrency of {target} removed.")
     else:
         messages.error(request, f"{target} has no provisioned concurrency.")
-    return redirect(_section_url(function, qualifier))
+    return redirect(section_url(function, SECTION, qualifier))

@@ -9,11 +9,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from functions import services
-from functions.configuration_tab import section_context
+from functions.configuration_tab import section_context, section_url
 from functions.forms import (
     GENERAL_CONFIGURATION_ERROR_FIELDS,
     EnvironmentForm,
@@ -29,14 +28,9 @@ from functions.views.http import AuthenticatedHttpRequest
 ADD_ROW_ACTION = "add-row"
 
 
-def _section_url(function: Function, section: str) -> str:
-    url = reverse("functions:detail", kwargs={"pk": function.pk})
-    return f"{url}?tab=configuration&section={section}"
-
-
 def _saved(request: AuthenticatedHttpRequest, function: Function, section: str) -> HttpResponse:
     messages.success(request, f"Successfully updated the function {function.name}.")
-    return redirect(_section_url(function, section))
+    return redirect(section_url(function, section))
 
 
 def _show_again(
