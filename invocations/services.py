@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -375,12 +376,46 @@ def _fail_unrunnable(invocation: Invocation, reason: str) -> None:
     )
 
 
+# Request ids this worker process is executing now, so that a retry of a delivery that
+# failed on a database error can tell its own earlier claim from another delivery's.
+_executing: set[str] = set()
+_executing_lock = threading.Lock()
+
+
 def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) -> object:
     """Run a queued invocation once and record it; return what a waiting caller needs.
 
     A record that is not queued (another delivery of the same message took it) is left
-    alone, and its status is returned instead.
+    alone, and its status is returned instead. The exception: a record this worker process
+    claimed in an attempt that a database error cut short (the claim may even have
+    committed unseen), which no delivery in this process runs now: it is taken again.
     """
+    with _executing_lock:
+        first_here = request_id not in _executing
+        _executing.add(request_id)
+    try:
+        return _execute(request_id=request_id, job=job, may_reclaim=first_here)
+    finally:
+        if first_here:
+            with _executing_lock:
+                _executing.discard(request_id)
+
+
+def _reclaim_own(request_id: str, function_id: int) -> int | None:
+    """Take back a record left running on this worker by a failed attempt; return how many
+    invocations of the function are running (as _claim does), or None."""
+    taken = Invocation.objects.filter(
+        pk=request_id, status=InvocationStatus.RUNNING, worker=current_worker_id()
+    ).update(started_at=timezone.now())
+    if not taken:
+        return None
+    logger.warning("invocation %s: taking back this worker's interrupted claim", request_id)
+    return Invocation.objects.filter(
+        function_id=function_id, status=InvocationStatus.RUNNING
+    ).count()
+
+
+def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) -> object:
     job = job or job_from_database(request_id)
     if job is None:
         return "missing"
@@ -398,6 +433,8 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
                 )
                 return InvocationStatus.QUEUED.value
     in_flight = _claim(request_id, snapshot.function_id)
+    if in_flight is None and may_reclaim:
+        in_flight = _reclaim_own(request_id, snapshot.function_id)
     if in_flight is None:
         if lease is not None and lease.new:
             _release(request_id, snapshot)

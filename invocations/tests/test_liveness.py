@@ -263,3 +263,30 @@ def test_a_stopping_worker_is_given_more_time_than_its_drain():
     from console.management.commands.run_stratus import worker_spec
 
     assert worker_spec().grace > settings.STRATUS_WORKER_DRAIN_TIMEOUT
+
+
+@pytest.mark.django_db
+def test_a_retry_takes_back_this_workers_interrupted_claim_but_not_a_running_one(function):
+    from invocations import services
+    from invocations.liveness import current_worker_id
+    from invocations.services import invocation_execute, invocation_submit
+
+    # A database error cut the first attempt short after its claim had committed.
+    accepted = invocation_submit(function=function, payload='{"n": 1}')
+    Invocation.objects.filter(pk=accepted.pk).update(
+        status=InvocationStatus.RUNNING, worker=current_worker_id(), attempts=1
+    )
+    request_id = str(accepted.pk)
+
+    # While a delivery in this process runs it, another one leaves it alone...
+    services._executing.add(request_id)
+    try:
+        assert invocation_execute(request_id=request_id) == InvocationStatus.RUNNING
+    finally:
+        services._executing.discard(request_id)
+    # ...and the retry of the interrupted attempt runs it, once.
+    invocation_execute(request_id=request_id)
+
+    invocation = Invocation.objects.get(pk=accepted.pk)
+    assert (invocation.status, invocation.attempts) == (InvocationStatus.SUCCEEDED, 1)
+    assert json.loads(invocation.response) == {"n": 1}

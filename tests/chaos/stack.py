@@ -284,7 +284,12 @@ class Stack:
                 for request_id in request_ids
             )
 
-        wait_until(reached, timeout=timeout, what=f"{len(request_ids)} records {statuses}")
+        try:
+            wait_until(reached, timeout=timeout, what=f"{len(request_ids)} records {statuses}")
+        except AssertionError as exc:
+            stuck = [found.get(request_id, request_id) for request_id in request_ids]
+            stuck = [r for r in stuck if not isinstance(r, Record) or r.status not in statuses]
+            raise AssertionError(f"{exc}; not there yet: {stuck[:10]}") from None
         return found
 
     def wait_until_terminal(
