@@ -11,12 +11,6 @@ from api.errors import ApiError, UnknownOperationException, UnsupportedOperation
 
 _ROUTES: list[tuple[str, str, str | None, str]] = [
     ("GET", r"^/2018-10-31/layers$", "find", "GetLayerVersionByArn"),
-    (
-        "GET",
-        r"^/2019-09-30/functions/[^/]+/provisioned-concurrency$",
-        "List",
-        "ListProvisionedConcurrencyConfigs",
-    ),
     ("POST", r"^/2014-11-13/functions/[^/]+/invoke-async$", None, "InvokeAsync"),
     ("GET", r"^/2015-03-31/event-source-mappings$", None, "ListEventSourceMappings"),
     ("POST", r"^/2015-03-31/event-source-mappings$", None, "CreateEventSourceMapping"),
@@ -73,24 +67,6 @@ _ROUTES: list[tuple[str, str, str | None, str]] = [
         r"^/2019-09-25/functions/[^/]+/event-invoke-config/list$",
         None,
         "ListFunctionEventInvokeConfigs",
-    ),
-    (
-        "DELETE",
-        r"^/2019-09-30/functions/[^/]+/provisioned-concurrency$",
-        None,
-        "DeleteProvisionedConcurrencyConfig",
-    ),
-    (
-        "GET",
-        r"^/2019-09-30/functions/[^/]+/provisioned-concurrency$",
-        None,
-        "GetProvisionedConcurrencyConfig",
-    ),
-    (
-        "PUT",
-        r"^/2019-09-30/functions/[^/]+/provisioned-concurrency$",
-        None,
-        "PutProvisionedConcurrencyConfig",
     ),
     ("GET", r"^/2020-04-22/code-signing-configs$", None, "ListCodeSigningConfigs"),
     ("POST", r"^/2020-04-22/code-signing-configs$", None, "CreateCodeSigningConfig"),

@@ -16,7 +16,7 @@ from django.utils import timezone
 from console.selectors import account_for_user, function_arn
 from functions import validation
 from functions.models import Function, FunctionAlias, FunctionVersion
-from functions.services import RevisionMismatch
+from functions.services import RevisionMismatch, qualifier_settings_delete
 
 LATEST = "$LATEST"
 ALIAS_NAME_MAX = 128
@@ -197,7 +197,9 @@ def function_alias_update(
 
 
 def function_alias_delete(*, alias: FunctionAlias) -> None:
-    FunctionAlias.objects.filter(pk=alias.pk).delete()
+    with transaction.atomic():
+        qualifier_settings_delete(alias.function, alias.name)
+        FunctionAlias.objects.filter(pk=alias.pk).delete()
 
 
 def function_alias_pick_version(*, alias: FunctionAlias) -> str:

@@ -353,8 +353,15 @@ def function_version_delete(*, version: FunctionVersion) -> None:
                 f"[{', '.join(names)}]"
             )
         code = version.code_id
+        qualifier_settings_delete(version.function, number)
         version.delete()
         _delete_if_unused(code)
+
+
+def qualifier_settings_delete(function: Function, qualifier: str) -> None:
+    """What was configured for a version or alias goes with it, as in Lambda."""
+    function.event_invoke_configs.filter(qualifier=qualifier).delete()
+    function.provisioned_concurrency_configs.filter(qualifier=qualifier).delete()
 
 
 def _delete_if_unused(artifact_pk: str) -> None:

@@ -513,3 +513,26 @@ def test_a_missing_alias_is_not_found(user: User):
     )
 
     assert response.status_code == 404
+
+
+def test_deleting_a_version_or_alias_deletes_its_async_and_provisioned_settings(user):
+    from django.utils import timezone
+
+    from functions.models import ProvisionedConcurrencyConfig
+    from invocations.async_config import event_invoke_config_put
+
+    function = with_versions(user, count=2)
+    alias = function_alias_create(function=function, name="live", function_version="2")
+    for qualifier in ("1", "live", "2"):
+        event_invoke_config_put(function=function, qualifier=qualifier, maximum_retry_attempts=0)
+        ProvisionedConcurrencyConfig.objects.create(
+            function=function, qualifier=qualifier, requested=1, last_modified=timezone.now()
+        )
+
+    function_version_delete(version=FunctionVersion.objects.get(function=function, version=1))
+    function_alias_delete(alias=alias)
+
+    assert sorted(function.event_invoke_configs.values_list("qualifier", flat=True)) == ["2"]
+    assert sorted(function.provisioned_concurrency_configs.values_list("qualifier", flat=True)) == [
+        "2"
+    ]
