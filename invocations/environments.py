@@ -14,6 +14,7 @@ a sandbox; from then on it is an ordinary EE of that function.
 
 from __future__ import annotations
 
+import abc
 import atexit
 import heapq
 import logging
@@ -201,7 +202,7 @@ def lambda_environment(
     }
 
 
-class _Hosted:
+class _Hosted(abc.ABC):
     """A sandbox and the Runtime API endpoint its runtime talks to."""
 
     environment_id: str
@@ -226,8 +227,9 @@ class _Hosted:
             self.destroy()
             raise
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """What the environment is, for log lines."""
 
     def is_alive(self) -> bool:
         return self.sandbox.exit_reason() is None
