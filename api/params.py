@@ -112,3 +112,19 @@ class Params:
             raise InvalidRequestContentException(
                 f"Could not parse request body into json: '{self._path(name)}' is not valid base64."
             ) from exc
+
+
+def name_marker(name: str) -> str:
+    """A list operation's NextMarker for a page that ended at `name`."""
+    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode()
+
+
+def name_after_marker(marker: str) -> str:
+    """The name a Marker made by name_marker says to list after."""
+    try:
+        after = json.loads(base64.urlsafe_b64decode(marker.encode()))["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise InvalidParameterValueException(f"Invalid Marker: {marker}") from exc
+    if not isinstance(after, str):
+        raise InvalidParameterValueException(f"Invalid Marker: {marker}")
+    return after

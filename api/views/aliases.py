@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 
 from django.core.exceptions import ValidationError
@@ -21,7 +18,7 @@ from api.errors import (
 from api.function_services import invalid_parameters
 from api.locks import REVISION_MISMATCH
 from api.names import FunctionRef, validation_message
-from api.params import Params
+from api.params import Params, name_after_marker, name_marker
 from api.views.base import ApiCall, json_response, no_content
 from api.views.versions import max_items
 from console.selectors import function_arn
@@ -192,20 +189,6 @@ def delete_alias(call: ApiCall, function_name: str, name: str) -> HttpResponse:
     return no_content()
 
 
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode()
-
-
-def _decode_marker(marker: str) -> str:
-    try:
-        after = json.loads(base64.urlsafe_b64decode(marker.encode()))["after"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidParameterValueException(f"Invalid Marker: {marker}") from exc
-    if not isinstance(after, str):
-        raise InvalidParameterValueException(f"Invalid Marker: {marker}")
-    return after
-
-
 def list_aliases(call: ApiCall, function_name: str) -> HttpResponse:
     _, function = _function(call, function_name, "ListAliases")
     version = call.query("FunctionVersion")
@@ -215,7 +198,7 @@ def list_aliases(call: ApiCall, function_name: str) -> HttpResponse:
     marker = call.query("Marker")
     aliases = function_alias_list(function=function, function_version=version)
     if marker:
-        aliases = aliases.filter(name__gt=_decode_marker(marker))
+        aliases = aliases.filter(name__gt=name_after_marker(marker))
     page = list(aliases[: limit + 1])
     account_id = call.caller.account_id
     for alias in page:
@@ -224,5 +207,5 @@ def list_aliases(call: ApiCall, function_name: str) -> HttpResponse:
         "Aliases": [alias_configuration(alias, account_id=account_id) for alias in page[:limit]]
     }
     if len(page) > limit:
-        body["NextMarker"] = _encode_marker(page[limit - 1].name)
+        body["NextMarker"] = name_marker(page[limit - 1].name)
     return json_response(body)

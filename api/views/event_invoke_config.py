@@ -4,9 +4,6 @@ invocations of a function, version or alias are retried and where their records 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,9 +12,9 @@ from django.http import HttpResponse
 from api.errors import InvalidParameterValueException, ResourceNotFoundException
 from api.function_services import invalid_parameters
 from api.names import LATEST
-from api.params import Params
+from api.params import Params, name_after_marker, name_marker
 from api.views.base import ApiCall, json_response, no_content
-from api.views.versions import published_version
+from api.views.versions import max_items, published_version
 from console.selectors import function_arn
 from functions.models import Function
 from invocations.async_config import (
@@ -170,41 +167,16 @@ def delete_function_event_invoke_config(call: ApiCall, function_name: str) -> Ht
     return no_content()
 
 
-def _max_items(value: str | None) -> int:
-    low, high = LIST_MAX_ITEMS_RANGE
-    if value is None:
-        return high
-    number = int(value) if value.isdigit() else 0
-    if not low <= number <= high:
-        raise InvalidParameterValueException(
-            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy "
-            f"constraint: Member must have value between {low} and {high}"
-        )
-    return number
-
-
-def _encode_marker(qualifier: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": qualifier}).encode()).decode()
-
-
-def _decode_marker(marker: str) -> str:
-    try:
-        after = json.loads(base64.urlsafe_b64decode(marker.encode()))["after"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidParameterValueException(f"Invalid Marker: {marker}") from exc
-    if not isinstance(after, str):
-        raise InvalidParameterValueException(f"Invalid Marker: {marker}")
-    return after
-
-
 def list_function_event_invoke_configs(call: ApiCall, function_name: str) -> HttpResponse:
     ref = call.function_ref(function_name)
     function = call.function(ref)
-    limit = _max_items(call.query("MaxItems"))
+    limit = max_items(
+        call.query("MaxItems"), bounds=LIST_MAX_ITEMS_RANGE, default=LIST_MAX_ITEMS_RANGE[1]
+    )
     configs = event_invoke_config_list(function=function)
     marker = call.query("Marker")
     if marker:
-        configs = configs.filter(qualifier__gt=_decode_marker(marker))
+        configs = configs.filter(qualifier__gt=name_after_marker(marker))
     page = list(configs[: limit + 1])
     account_id = call.caller.account_id
     for config in page:
@@ -215,5 +187,5 @@ def list_function_event_invoke_configs(call: ApiCall, function_name: str) -> Htt
         ]
     }
     if len(page) > limit:
-        body["NextMarker"] = _encode_marker(page[limit - 1].qualifier)
+        body["NextMarker"] = name_marker(page[limit - 1].qualifier)
     return json_response(body)

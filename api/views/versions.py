@@ -81,10 +81,16 @@ def publish_version(call: ApiCall, function_name: str) -> HttpResponse:
     )
 
 
-def max_items(value: str | None) -> int:
+def max_items(
+    value: str | None,
+    *,
+    bounds: tuple[int, int] = MAX_ITEMS_RANGE,
+    default: int = DEFAULT_MAX_ITEMS,
+) -> int:
+    """A list operation's MaxItems, checked against the operation's bounds."""
     if value is None:
-        return DEFAULT_MAX_ITEMS
-    low, high = MAX_ITEMS_RANGE
+        return default
+    low, high = bounds
     try:
         number = int(value)
     except ValueError:
