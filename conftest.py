@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from console.celery import app as celery_app
+from invocations import lane
 from lib.processes import celery_worker_command, running
 
 WORKER_START_TIMEOUT = 60
@@ -58,6 +59,7 @@ def celery_worker_process(
     with celery_app.connection_for_write() as conn:
         for queue in ("invocations", "default"):
             conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
+    lane.purge()
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {
         **os.environ,

@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import load_checks, load_client, load_report, scenario, stack
     from bench.load_checks import CpuSample, ProcessUsage, containers_of, settle
     from console.selectors import account_for_user
+    from invocations import lane
 
     scenario.prepare_database()
+    lane.purge()
     if not load_checks.runtime_image_present():
         call_command("build_runtimes", verbosity=0)
     _, user, _ = scenario.bench_function()

@@ -285,6 +285,13 @@ STRATUS_ACCOUNT_CONCURRENCY_LIMIT = env_int("STRATUS_ACCOUNT_CONCURRENCY_LIMIT",
 STRATUS_CONCURRENCY_REDIS_URL = os.environ.get("STRATUS_CONCURRENCY_REDIS_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
+# The invocation lane (invocations.lane): the Redis lists that carry invocations to the
+# workers and answers back to synchronous callers. The Redis broker's, unless set.
+STRATUS_LANE_REDIS_URL = os.environ.get("STRATUS_LANE_REDIS_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+# Threads of a worker taking invocations off the lane, where its Celery concurrency is unknown.
+STRATUS_LANE_THREADS = env_int("STRATUS_LANE_THREADS", 8)
 # How often each worker brings its provisioned execution environments in line with the
 # provisioned concurrency configurations (seconds).
 STRATUS_PROVISIONED_RECONCILE_SECONDS = float(

@@ -3,7 +3,8 @@
 A function with reserved concurrency may have that many in flight; every other function of
 an account shares the account's unreserved pool (the account limit minus all of the
 account's reservations). Each admitted invocation holds a lease, named by its request id,
-until it finishes. A lease also ends by itself at its deadline (the invocation's timeout
+until it finishes; the account keeps a set of all its leases too, for the account-level
+ConcurrentExecutions metric. A lease also ends by itself at its deadline (the invocation's timeout
 plus a margin), so the slot of an invocation whose worker died comes back without help.
 
 With Redis (whenever Celery has a Redis broker) the leases are sorted sets, checked and
@@ -71,10 +72,12 @@ class Lease:
     request_id: str
     function_id: int
     owner_id: int
-    # In flight at admission, this one included: of the function, and of the account's
-    # unreserved pool (None for a function with reserved concurrency).
+    # In flight at admission, this one included: of the function, of the account's
+    # unreserved pool (None for a function with reserved concurrency), and of all the
+    # account's functions.
     function_in_flight: int
     unreserved_in_flight: int | None
+    account_in_flight: int
     # False when the request already held its lease (a second delivery of its message).
     new: bool = True
 
@@ -175,24 +178,38 @@ def _pool_key(owner_id: int) -> str:
     return f"{key_prefix()}:unreserved:{owner_id}"
 
 
-# KEYS: the function's leases, the account pool's leases. ARGV: request id, lease seconds,
-# the function's limit (-1: none), the pool's limit (-1: the function is not in the pool).
-# Returns {admitted, function count or which limit (1 function, 2 pool), pool count, new}.
+def _account_key(owner_id: int) -> str:
+    return f"{key_prefix()}:account:{owner_id}"
+
+
+def _lease_keys(function_id: int, owner_id: int) -> list[str]:
+    return [_function_key(function_id), _pool_key(owner_id), _account_key(owner_id)]
+
+
+# KEYS: the function's leases, the account pool's leases, all the account's leases.
+# ARGV: request id, lease seconds, the function's limit (-1: none), the pool's limit (-1:
+# the function is not in the pool). Returns {admitted, function count or which limit
+# (1 function, 2 pool), pool count, new, account count}.
 _ADMIT_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local function_limit = tonumber(ARGV[3])
 local pool_limit = tonumber(ARGV[4])
+local function counts(new)
+  return {1, redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), new,
+          redis.call('ZCARD', KEYS[3])}
+end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  return {1, redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), 0}
+  return counts(0)
 end
 if function_limit >= 0 and redis.call('ZCARD', KEYS[1]) >= function_limit then
-  return {0, 1, 0, 0}
+  return {0, 1, 0, 0, 0}
 end
 if pool_limit >= 0 and redis.call('ZCARD', KEYS[2]) >= pool_limit then
-  return {0, 2, 0, 0}
+  return {0, 2, 0, 0, 0}
 end
 local deadline = now + tonumber(ARGV[2])
 local ttl = math.ceil(tonumber(ARGV[2])) + 1
@@ -207,7 +224,9 @@ if pool_limit >= 0 then
   redis.call('ZADD', KEYS[2], deadline, ARGV[1])
   keep_until_last_lease_ends(KEYS[2])
 end
-return {1, redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), 1}
+redis.call('ZADD', KEYS[3], deadline, ARGV[1])
+keep_until_last_lease_ends(KEYS[3])
+return counts(1)
 """
 
 _COUNT_SCRIPT = """
@@ -226,7 +245,7 @@ def _limit_args(limits: Limits) -> tuple[int, int]:
 
 
 def _lease(limits: Limits, request_id: str, reply: list[int]) -> Lease:
-    admitted, first, pool_count, new = (int(value) for value in reply)
+    admitted, first, pool_count, new, account_count = (int(value) for value in reply)
     if not admitted:
         reason = ThrottleReason.RESERVED if first == 1 else ThrottleReason.ACCOUNT
         raise Throttled(reason)
@@ -236,6 +255,7 @@ def _lease(limits: Limits, request_id: str, reply: list[int]) -> Lease:
         owner_id=limits.owner_id,
         function_in_flight=first,
         unreserved_in_flight=pool_count if limits.reserved is None else None,
+        account_in_flight=account_count,
         new=bool(new),
     )
 
@@ -251,15 +271,15 @@ class RedisLeases:
     def admit(self, limits: Limits, *, request_id: str, ttl: int) -> Lease:
         function_limit, pool_limit = _limit_args(limits)
         reply = self._admit(
-            keys=[_function_key(limits.function_id), _pool_key(limits.owner_id)],
+            keys=_lease_keys(limits.function_id, limits.owner_id),
             args=[request_id, ttl, function_limit, pool_limit],
         )
         return _lease(limits, request_id, reply)
 
     def release(self, *, request_id: str, function_id: int, owner_id: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zrem(_function_key(function_id), request_id)
-        pipe.zrem(_pool_key(owner_id), request_id)
+        for key in _lease_keys(function_id, owner_id):
+            pipe.zrem(key, request_id)
         pipe.execute()
 
     def count(self, *, function_id: int, owner_id: int) -> tuple[int, int]:
@@ -286,23 +306,25 @@ class LocalLeases:
         with self._lock:
             own = self._live(_function_key(limits.function_id), now)
             pool = self._live(_pool_key(limits.owner_id), now)
+            account = self._live(_account_key(limits.owner_id), now)
             if request_id in own:
-                reply = [1, len(own), len(pool), 0]
+                reply = [1, len(own), len(pool), 0, len(account)]
             elif 0 <= function_limit <= len(own):
-                reply = [0, 1, 0, 0]
+                reply = [0, 1, 0, 0, 0]
             elif 0 <= pool_limit <= len(pool):
-                reply = [0, 2, 0, 0]
+                reply = [0, 2, 0, 0, 0]
             else:
                 own[request_id] = now + ttl
                 if pool_limit >= 0:
                     pool[request_id] = now + ttl
-                reply = [1, len(own), len(pool), 1]
+                account[request_id] = now + ttl
+                reply = [1, len(own), len(pool), 1, len(account)]
         return _lease(limits, request_id, reply)
 
     def release(self, *, request_id: str, function_id: int, owner_id: int) -> None:
         with self._lock:
-            self._sets.get(_function_key(function_id), {}).pop(request_id, None)
-            self._sets.get(_pool_key(owner_id), {}).pop(request_id, None)
+            for key in _lease_keys(function_id, owner_id):
+                self._sets.get(key, {}).pop(request_id, None)
 
     def clear(self) -> None:
         with self._lock:

@@ -23,9 +23,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from invocations import lane
 from invocations.models import Invocation, InvocationStatus, InvocationType, WorkerHeartbeat
 from lib.outage import retry_through_database_outage
 
@@ -135,11 +137,17 @@ def _lost_after() -> timedelta:
     return timedelta(seconds=settings.STRATUS_WORKER_LOST_AFTER)
 
 
+def _live_workers() -> QuerySet[WorkerHeartbeat, str]:
+    return WorkerHeartbeat.objects.filter(last_seen__gte=Now() - _lost_after()).values_list(
+        "worker_id", flat=True
+    )
+
+
 def orphaned_invocations() -> list[Invocation]:
     """Running records claimed by a worker that is no longer alive."""
     if _database_just_started():
         return []
-    live = WorkerHeartbeat.objects.filter(last_seen__gte=Now() - _lost_after()).values("worker_id")
+    live = _live_workers()
     return list(
         Invocation.objects.filter(status=InvocationStatus.RUNNING)
         .exclude(worker="")
@@ -215,7 +223,11 @@ def invocations_hand_back_orphans() -> dict[str, int]:
 
     An asynchronous event whose attempts keep killing their worker (a poison message) is
     failed after STRATUS_WORKER_LOST_MAX_ATTEMPTS instead of looping."""
-    counts = {"orphans_requeued": 0, "orphans_failed": 0}
+    counts = {"orphans_requeued": 0, "orphans_failed": 0, "messages_requeued": 0}
+    if lane.enabled() and not _database_just_started():
+        # Messages a dead worker took off the lane but had not finished: whatever it had
+        # claimed is handled below, and a second delivery of a claimed record does nothing.
+        counts["messages_requeued"] = lane.requeue_taken_by_dead_workers(set(_live_workers()))
     for invocation in orphaned_invocations():
         request_id = str(invocation.request_id)
         retry = (

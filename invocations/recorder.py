@@ -19,6 +19,7 @@ from invocations.models import Invocation, InvocationStatus
 from lib.outage import retry_through_database_outage
 from monitoring.models import LogEvent, LogStream, MetricDatapoint
 from monitoring.services import (
+    ACCOUNT_WIDE,
     MetricSample,
     log_events_append,
     log_stream_id,
@@ -37,6 +38,11 @@ class FinishedInvocation:
     # a provisioned environment served the invocation, and how many the worker keeps.
     provisioned: bool | None = None
     provisioned_allocated: int = 0
+    # In flight at admission, this one included: all of the account's functions, and the
+    # account's unreserved pool (None for a function with reserved concurrency). None when
+    # not known (a record republished from the database): no account-level sample then.
+    account_concurrency: int | None = None
+    unreserved_concurrency: int | None = None
     # Datapoints of an asynchronous event's attempt (AsyncEventAge, AsyncEventsReceived...).
     extra_samples: tuple[MetricSample, ...] = ()
 
@@ -81,6 +87,32 @@ def _samples(
     if finished is not None and finished.provisioned is not None:
         samples += provisioned_samples(finished)
     return samples
+
+
+def account_samples(result: ExecutionResult, finished: FinishedInvocation) -> list[MetricSample]:
+    """The invocation's samples of the account-level metrics (no dimension)."""
+    if result.error_type == THROTTLED_ERROR_TYPE:
+        return []
+    samples = []
+    if finished.account_concurrency is not None:
+        samples.append(MetricSample("ConcurrentExecutions", finished.account_concurrency))
+    if finished.unreserved_concurrency is not None:
+        samples.append(
+            MetricSample("UnreservedConcurrentExecutions", finished.unreserved_concurrency)
+        )
+    return samples
+
+
+def _sample_groups(
+    snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
+) -> list[tuple[tuple[str, str], list[MetricSample]]]:
+    """Each dimension an invocation writes datapoints for, with its samples."""
+    samples = _samples(result, finished.concurrency, finished)
+    groups = [(dimension, samples) for dimension in _dimensions(snapshot, finished.qualifier)]
+    account = account_samples(result, finished)
+    if account:
+        groups.append((ACCOUNT_WIDE, account))
+    return groups
 
 
 def provisioned_samples(finished: FinishedInvocation) -> list[MetricSample]:
@@ -154,6 +186,12 @@ def _record_with_orm(
             at=finished.accepted_at,
             samples=_samples(result, finished.concurrency, finished),
         )
+        metric_samples_record(
+            owner_id=snapshot.owner_id,
+            dimensions=[ACCOUNT_WIDE],
+            at=finished.accepted_at,
+            samples=account_samples(result, finished),
+        )
 
 
 def record_fields(
@@ -225,12 +263,12 @@ def _metrics_upsert(
     period_start = finished.accepted_at.replace(second=0, microsecond=0)
     params: dict[str, Any] = {"m_owner": snapshot.owner_id, "m_period": period_start}
     rows = []
-    for d, (dimension_name, dimension_value) in enumerate(
-        _dimensions(snapshot, finished.qualifier)
+    for d, ((dimension_name, dimension_value), samples) in enumerate(
+        _sample_groups(snapshot, result, finished)
     ):
         params[f"m_dn{d}"] = dimension_name
         params[f"m_dv{d}"] = dimension_value
-        for s, sample in enumerate(_samples(result, finished.concurrency, finished)):
+        for s, sample in enumerate(samples):
             params[f"m_n{d}_{s}"] = sample.metric_name
             params[f"m_v{d}_{s}"] = sample.value
             value = f"%(m_v{d}_{s})s"

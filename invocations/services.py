@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from celery.exceptions import TimeoutError as CeleryTimeoutError
-from celery.result import AsyncResult
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
@@ -25,7 +23,7 @@ from console.selectors import account_for_user, function_arn
 from functions.alias_services import function_alias_pick_version
 from functions.models import Function, FunctionVersion
 from functions.selectors import function_alias_get, function_version_get
-from invocations import concurrency, provisioning, throttling
+from invocations import concurrency, lane, provisioning, throttling
 from invocations.async_delivery import AsyncAttempt
 from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
 from invocations.errors import (
@@ -125,6 +123,8 @@ def invocation_submit(
             job = _job(invocation, snapshot)
             if lease is not None:
                 job["concurrency"] = lease.function_in_flight
+                job["account_concurrency"] = lease.account_in_flight
+                job["unreserved_concurrency"] = lease.unreserved_in_flight
             caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
             transaction.on_commit(
                 lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
@@ -167,15 +167,15 @@ def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
 def _publish(
     request_id: uuid.UUID, job: dict[str, Any] | None = None, *, caller_waits: bool = True
 ) -> None:
+    if lane.enabled():
+        lane.publish(str(request_id), job, caller_waits=caller_waits)
+        return
     from invocations.tasks import run_invocation_task
 
-    # Only a synchronous caller reads the task's result; nobody waits for an Event's. The
-    # short argsrepr spares Celery a repr of the whole job (payload included) per message.
+    # Embedded mode: Celery runs the task in this process. The short argsrepr spares Celery
+    # a repr of the whole job (payload included).
     run_invocation_task.apply_async(
-        args=(str(request_id), job),
-        task_id=str(request_id),
-        ignore_result=not caller_waits,
-        **_short_argsrepr(request_id),
+        args=(str(request_id), job), task_id=str(request_id), **_short_argsrepr(request_id)
     )
 
 
@@ -214,26 +214,18 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
 
 
 def _wait_for_outcome(invocation: Invocation, timeout: float) -> object:
-    """The worker's answer from the result backend, or None once the record is terminal
-    without one (the sweeper ended it: its worker died) or the time is up."""
-    result: AsyncResult[object] = AsyncResult(str(invocation.request_id), app=celery_app)
+    """The worker's answer, or None once the record is terminal without one (the sweeper
+    ended it: its worker died) or the time is up."""
+    request_id = str(invocation.request_id)
     deadline = time.monotonic() + timeout
     while True:
         _release_database_connection()
         remaining = deadline - time.monotonic()
-        try:
-            # The Redis result backend wakes this on the worker's publish (pub/sub), so
-            # there is no polling interval to tune here.
-            outcome = result.get(
-                timeout=max(0.0, min(RECORD_POLL_SECONDS, remaining)), propagate=False
-            )
-        except CeleryTimeoutError:
-            if remaining <= RECORD_POLL_SECONDS or _is_terminal_in_database(invocation):
-                return None
-            continue
-        # Read once: do not keep responses of up to 6 MB in the result backend.
-        result.forget()
-        return outcome
+        answer = lane.wait_for_answer(request_id, min(RECORD_POLL_SECONDS, remaining))
+        if answer is not None:
+            return answer
+        if remaining <= RECORD_POLL_SECONDS or _is_terminal_in_database(invocation):
+            return None
 
 
 def _release_database_connection() -> None:
@@ -440,8 +432,12 @@ def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) 
             _release(request_id, snapshot)
         status = Invocation.objects.filter(pk=request_id).values_list("status", flat=True).first()
         return status or "missing"
+    account_in_flight = job.get("account_concurrency")
+    unreserved_in_flight = job.get("unreserved_concurrency")
     if lease is not None:
         in_flight = lease.function_in_flight
+        account_in_flight = lease.account_in_flight
+        unreserved_in_flight = lease.unreserved_in_flight
     elif job.get("concurrency"):
         in_flight = int(job["concurrency"])
     attempt = None
@@ -488,6 +484,8 @@ def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) 
         accepted_at=datetime.fromisoformat(job["accepted_at"]),
         finished_at=timezone.now(),
         concurrency=in_flight,
+        account_concurrency=account_in_flight,
+        unreserved_concurrency=unreserved_in_flight,
         **provisioning.invocation_provisioning(snapshot, result),
         extra_samples=attempt.samples(result, outcome) if attempt and outcome else (),
     )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
 
+from invocations.lane import LaneConsumer
 from invocations.liveness import Heartbeat, new_worker_id
 from lib.db import relax_session_durability
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 DRAIN_TIMED_OUT_EXIT_STATUS = 75
 
 _heartbeat: Heartbeat | None = None
+_lane_consumer: LaneConsumer | None = None
 
 
 # While the database restarts the claim cannot be written: try again shortly (the record
@@ -28,6 +30,7 @@ _heartbeat: Heartbeat | None = None
 @shared_task(
     name="invocations.tasks.run_invocation_task",
     acks_late=True,
+    ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=1,
     retry_backoff_max=8,
@@ -38,8 +41,7 @@ def run_invocation_task(request_id: str, job: dict[str, Any] | None = None) -> o
 
     outcome = invocation_execute(request_id=request_id, job=job)
     if not isinstance(outcome, dict):
-        # Another delivery of this message ran (or is running) the invocation: its answer
-        # is the one a synchronous caller waits for, so this delivery stores no result.
+        # Another delivery of this message ran (or is running) the invocation.
         raise Ignore()
     return outcome
 
@@ -66,11 +68,21 @@ def _relax_worker_commits(**_: object) -> None:
 
 
 @worker_ready.connect
-def _start_heartbeat(**_: object) -> None:
-    global _heartbeat
+def _start_heartbeat_and_lane(sender: object = None, **_: object) -> None:
+    from invocations.services import invocation_execute
+
+    global _heartbeat, _lane_consumer
     _heartbeat = Heartbeat(new_worker_id(), interval=settings.STRATUS_WORKER_HEARTBEAT)
     _heartbeat.start()
     logger.info("worker %s is alive", _heartbeat.worker_id)
+    if settings.STRATUS_LANE_REDIS_URL:
+        # As many invocations at once from the lane as the worker runs Celery tasks.
+        controller = getattr(sender, "controller", None)
+        threads = int(getattr(controller, "concurrency", 0) or settings.STRATUS_LANE_THREADS)
+        _lane_consumer = LaneConsumer(
+            worker_id=_heartbeat.worker_id, threads=threads, execute=invocation_execute
+        )
+        _lane_consumer.start()
 
 
 @worker_shutting_down.connect
@@ -78,6 +90,8 @@ def _bound_the_drain(how: str = "", **_: object) -> None:
     # Celery's warm shutdown stops taking tasks and waits for the running ones as long as
     # they take (a function may run 15 minutes). Past the bound, leave: unregistering tells
     # the sweeper at once that this worker's running invocations are to be handed back.
+    if _lane_consumer is not None:
+        _lane_consumer.stop_taking()
     if how != "Warm":
         return
     timer = threading.Timer(settings.STRATUS_WORKER_DRAIN_TIMEOUT, _give_up_draining)
@@ -104,7 +118,10 @@ def _give_up_draining() -> None:
 def _stop_environments(**_: object) -> None:
     from invocations.environments import shutdown_pool
 
-    # Sent once the running tasks are done: nothing of this worker runs any more.
+    # Sent once the running Celery tasks are done; the lane's are waited for here. Then
+    # nothing of this worker runs any more.
+    if _lane_consumer is not None:
+        _lane_consumer.join()
     shutdown_pool()
     if _heartbeat is not None:
         _heartbeat.stop()

@@ -1,4 +1,5 @@
-"""Time ranges, period buckets and the Monitor tab's chart definitions.
+"""Time ranges, period buckets and the chart definitions of the Monitor tab and of the
+Dashboard's account-level metrics.
 
 Nothing here touches the database: the selector hands in per-bucket aggregates of
 one-minute datapoints and this module turns them into CloudWatch-style series.
@@ -6,7 +7,7 @@ one-minute datapoints and this module turns them into CloudWatch-style series.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -208,9 +209,33 @@ CHARTS: tuple[ChartSpec, ...] = (
     ),
 )
 
-CHART_METRICS: frozenset[str] = frozenset(
-    series.metric for chart in CHARTS for series in chart.series
+# The Dashboard's account-level charts: datapoints with no dimension, of all the account's
+# functions (ConcurrentExecutions) or of those without reserved concurrency (Unreserved...).
+ACCOUNT_CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec(
+        "account-concurrent-executions",
+        "Concurrent executions",
+        "ConcurrentExecutions and UnreservedConcurrentExecutions Maximum",
+        "Count",
+        (
+            SeriesSpec("Concurrent executions", "ConcurrentExecutions", "Maximum", BLUE),
+            SeriesSpec(
+                "Unreserved concurrent executions",
+                "UnreservedConcurrentExecutions",
+                "Maximum",
+                ORANGE,
+            ),
+        ),
+    ),
 )
+
+
+def chart_metrics(charts: Sequence[ChartSpec]) -> frozenset[str]:
+    return frozenset(series.metric for chart in charts for series in chart.series)
+
+
+CHART_METRICS: frozenset[str] = chart_metrics(CHARTS)
+ACCOUNT_CHART_METRICS: frozenset[str] = chart_metrics(ACCOUNT_CHARTS)
 
 
 def _round(value: float | None) -> float | None:
@@ -254,13 +279,15 @@ def bucket_label(*, bucket_start: datetime, spans_days: bool) -> str:
     return bucket_start.strftime("%m/%d %H:%M" if spans_days else "%H:%M")
 
 
-def chart_payload(*, window: Window, buckets: MetricBuckets) -> dict[str, Any]:
-    """Everything the Monitor tab's charts draw: labels, and each chart's datasets with null
-    where a period had no datapoints."""
+def chart_payload(
+    *, window: Window, buckets: MetricBuckets, charts: Sequence[ChartSpec] = CHARTS
+) -> dict[str, Any]:
+    """Everything the charts draw: labels, and each chart's datasets with null where a
+    period had no datapoints."""
     time_range = window.time_range
     bucket_starts = window.bucket_starts
-    charts = []
-    for chart in CHARTS:
+    drawn = []
+    for chart in charts:
         datasets = [
             {
                 "label": series.label,
@@ -275,7 +302,7 @@ def chart_payload(*, window: Window, buckets: MetricBuckets) -> dict[str, Any]:
             for series in chart.series
         ]
         has_data = any(value is not None for dataset in datasets for value in dataset["data"])
-        charts.append(
+        drawn.append(
             {
                 "slug": chart.slug,
                 "title": chart.title,
@@ -296,5 +323,5 @@ def chart_payload(*, window: Window, buckets: MetricBuckets) -> dict[str, Any]:
             for start in bucket_starts
         ],
         "titles": [f"{start:%Y-%m-%d %H:%M} UTC" for start in bucket_starts],
-        "charts": charts,
+        "charts": drawn,
     }

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import FloatField, Func, Max, Min, Sum, Value
+from django.db.models import Count, FloatField, Func, Max, Min, Sum, Value
 from django.db.models.functions import Floor
 from django.http import Http404
 from django.utils import timezone
 
 from functions.models import Function
 from functions.selectors import function_list_for_user
+from invocations.concurrency import account_concurrency_limit
 from invocations.models import Invocation
 from monitoring.charts import (
+    ACCOUNT_CHART_METRICS,
+    ACCOUNT_CHARTS,
     CHART_METRICS,
     BucketStats,
     TimeRange,
@@ -25,6 +29,7 @@ from monitoring.charts import (
     window_ending_at,
 )
 from monitoring.models import LogEvent, MetricDatapoint
+from monitoring.services import ACCOUNT_WIDE
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -85,18 +90,44 @@ def metric_buckets_for_function(
     metric_names: Iterable[str] = CHART_METRICS,
     qualifier: str = LATEST,
 ) -> dict[str, dict[int, BucketStats]]:
-    """The function's one-minute datapoints in the window, merged per period in SQL: sum of
-    sums, sum of counts, min of minimums, max of maximums. Keys are bucket indexes from the
-    window's start; periods without datapoints are absent."""
+    """The function's one-minute datapoints in the window, merged per period (see
+    _metric_buckets)."""
+    return _metric_buckets(
+        owner_id=function.owner_id,
+        dimension=metric_dimension(function=function, qualifier=qualifier),
+        window=window,
+        metric_names=metric_names,
+    )
+
+
+def metric_buckets_for_account(
+    *, owner_id: int, window: Window, metric_names: Iterable[str] = ACCOUNT_CHART_METRICS
+) -> dict[str, dict[int, BucketStats]]:
+    """The account-level datapoints (no dimension) in the window, merged per period."""
+    return _metric_buckets(
+        owner_id=owner_id, dimension=ACCOUNT_WIDE, window=window, metric_names=metric_names
+    )
+
+
+def _metric_buckets(
+    *,
+    owner_id: int,
+    dimension: tuple[str, str],
+    window: Window,
+    metric_names: Iterable[str],
+) -> dict[str, dict[int, BucketStats]]:
+    """One-minute datapoints of one dimension in the window, merged per period in SQL: sum
+    of sums, sum of counts, min of minimums, max of maximums. Keys are bucket indexes from
+    the window's start; periods without datapoints are absent."""
     period_seconds = window.time_range.period.total_seconds()
     bucket_index = Floor(
         (EpochSeconds("period_start") - Value(window.start.timestamp(), FloatField()))
         / Value(period_seconds, FloatField())
     )
-    dimension_name, dimension_value = metric_dimension(function=function, qualifier=qualifier)
+    dimension_name, dimension_value = dimension
     rows = (
         MetricDatapoint.objects.filter(
-            owner_id=function.owner_id,
+            owner_id=owner_id,
             dimension_name=dimension_name,
             dimension_value=dimension_value,
             metric_name__in=list(metric_names),
@@ -134,6 +165,41 @@ def function_metrics_chart_data(
     window = window_ending_at(time_range=time_range, now=now or timezone.now())
     buckets = metric_buckets_for_function(function=function, window=window, qualifier=qualifier)
     return chart_payload(window=window, buckets=buckets)
+
+
+def account_metrics_chart_data(
+    *, owner_id: int, time_range: TimeRange, now: datetime | None = None
+) -> dict[str, Any]:
+    """The Dashboard's account-level charts."""
+    window = window_ending_at(time_range=time_range, now=now or timezone.now())
+    buckets = metric_buckets_for_account(owner_id=owner_id, window=window)
+    return chart_payload(window=window, buckets=buckets, charts=ACCOUNT_CHARTS)
+
+
+@dataclass(frozen=True)
+class AccountResources:
+    """What the Dashboard shows of the account beside its metrics."""
+
+    function_count: int
+    code_size: int
+    concurrency_limit: int
+    reserved_concurrency: int
+
+    @property
+    def unreserved_concurrency(self) -> int:
+        return max(0, self.concurrency_limit - self.reserved_concurrency)
+
+
+def account_resources(*, owner_id: int) -> AccountResources:
+    usage = Function.objects.filter(owner_id=owner_id).aggregate(
+        count=Count("id"), code_size=Sum("code_size"), reserved=Sum("reserved_concurrency")
+    )
+    return AccountResources(
+        function_count=usage["count"],
+        code_size=usage["code_size"] or 0,
+        concurrency_limit=account_concurrency_limit(),
+        reserved_concurrency=usage["reserved"] or 0,
+    )
 
 
 RECENT_INVOCATION_LIMIT = 50

@@ -18,6 +18,12 @@ class MetricSample:
     value: float
 
 
+# Lambda publishes its account-level metrics (ConcurrentExecutions and
+# UnreservedConcurrentExecutions of the whole account) with no dimension: their datapoints
+# carry an empty dimension name and value.
+ACCOUNT_WIDE: tuple[str, str] = ("", "")
+
+
 # Streams live as long as their execution environment, so each worker looks one up once.
 _stream_ids: dict[tuple[int, str, str], int] = {}
 _stream_ids_lock = threading.Lock()

@@ -13,15 +13,17 @@ from django_htmx.http import push_url
 from functions.selectors import function_get_for_user
 from functions.views.detail import page_qualifier
 from functions.views.http import AuthenticatedHttpRequest
-from monitoring.charts import InvalidTimeRange, time_range_for_key
+from monitoring.charts import TIME_RANGES, InvalidTimeRange, time_range_for_key
 from monitoring.selectors import (
     LATEST,
+    account_metrics_chart_data,
+    account_resources,
     function_metrics_chart_data,
     invocation_get_for_user,
     invocation_recent_for_function,
     log_messages_for_invocation,
 )
-from monitoring.tabs import monitor_tab_context
+from monitoring.tabs import monitor_tab_context, time_range_from_request
 
 
 @require_GET
@@ -97,3 +99,35 @@ def invocation_logs(request: AuthenticatedHttpRequest, request_id: uuid.UUID) ->
             "log_text": "\n".join(message.rstrip("\n") for message in messages),
         },
     )
+
+
+@require_GET
+@never_cache
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The account's resources and account-level metrics, as Lambda's console Dashboard."""
+    time_range = time_range_from_request(request)
+    return render(
+        request,
+        "monitoring/dashboard.html",
+        {
+            "resources": account_resources(owner_id=request.user.pk),
+            "monitor_range": time_range,
+            "monitor_ranges": list(TIME_RANGES.values()),
+            "account_metrics": account_metrics_chart_data(
+                owner_id=request.user.pk, time_range=time_range
+            ),
+        },
+    )
+
+
+@require_GET
+@never_cache
+def account_metrics(request: AuthenticatedHttpRequest) -> JsonResponse:
+    try:
+        time_range = time_range_for_key(request.GET.get("range"))
+    except InvalidTimeRange as exc:
+        return JsonResponse({"message": exc.message}, status=400)
+    return JsonResponse(
+        account_metrics_chart_data(owner_id=request.user.pk, time_range=time_range)
+    )
+

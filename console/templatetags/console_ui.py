@@ -50,6 +50,8 @@ def nav_section(context: Context) -> str:
         return ""
     if match.app_name == "functions" and match.url_name in {"roles", "blueprints"}:
         return str(match.url_name)
+    if match.app_name == "monitoring" and match.url_name == "dashboard":
+        return "dashboard"
     if match.app_name in _FUNCTION_APPS:
         return "functions"
     return ""

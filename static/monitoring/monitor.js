@@ -1,5 +1,6 @@
 /*
- * The function page's Monitor tab (section[data-monitor], monitoring/tab_monitor.html):
+ * The function page's Monitor tab (section[data-monitor], monitoring/tab_monitor.html), and
+ * the Dashboard's account-level charts (monitoring/dashboard.html: the Metrics view alone):
  *
  *   Metrics view   draws the charts from the JSON embedded in the page, then re-fetches it
  *                  from data-metrics-url on Refresh, on a new time range and on auto-refresh.
@@ -451,8 +452,11 @@
       link.setAttribute("href", withRange(link.getAttribute("href"), range));
     });
     var page = new URL(window.location.href);
-    page.searchParams.set("tab", "monitor");
-    page.searchParams.set("view", state.view);
+    // The function page's Monitor tab has sub-views; the Dashboard's charts have none.
+    if (root.hasAttribute("data-view")) {
+      page.searchParams.set("tab", "monitor");
+      page.searchParams.set("view", state.view);
+    }
     page.searchParams.set("range", range);
     window.history.replaceState(window.history.state, "", page.pathname + page.search);
     refresh(root);
