@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,16 @@ def requeue_taken_by_dead_workers(live_workers: Collection[str]) -> int:
     return moved
 
 
+def _keep_connection_if_usable() -> None:
+    """Keep this thread's database connection for its next invocation (taking one from the
+    pool and setting it up costs a round trip or two), unless an error broke it."""
+    if connection.connection is not None and connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
+
+
 class LaneConsumer:
     """A worker's threads taking invocations off the lane, each running one at a time."""
 
@@ -167,7 +177,7 @@ class LaneConsumer:
         try:
             outcome = self._run(request_id, document.get("job"))
         finally:
-            close_old_connections()
+            _keep_connection_if_usable()
         answered = isinstance(outcome, dict)
         self._finish(
             message, taken, request_id, outcome if answered and document["reply"] else None

@@ -25,7 +25,7 @@ from functions.models import Function, FunctionVersion
 from functions.selectors import function_alias_get, function_version_get
 from invocations import concurrency, lane, provisioning, throttling
 from invocations.async_delivery import AsyncAttempt
-from invocations.environments import EnvironmentCapacityError, FunctionSnapshot, get_pool
+from invocations.environments import EnvironmentCapacityError, get_pool
 from invocations.errors import (
     InvalidRequestContent,
     InvocationWaitTimeout,
@@ -33,6 +33,7 @@ from invocations.errors import (
     VersionNotFound,
 )
 from invocations.executor import ExecutionResult, InvocationRequest, execute
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.liveness import current_worker_id, invocations_hand_back_orphans
 from invocations.models import TERMINAL_STATUSES, Invocation, InvocationStatus, InvocationType
 from invocations.recorder import (
@@ -41,7 +42,7 @@ from invocations.recorder import (
     record_invocation,
     record_throttle,
 )
-from lib.db import relax_commit_durability
+from lib.db import insert_row
 from monitoring.selectors import log_messages_for_invocation
 
 logger = logging.getLogger(__name__)
@@ -102,33 +103,34 @@ def invocation_submit(
     lease = None
     if invocation_type == InvocationType.REQUEST_RESPONSE:
         lease = _admit_caller(function, snapshot, request_id=str(request_id), qualifier=qualifier)
+    caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
+    invocation = Invocation(
+        request_id=request_id,
+        function=function,
+        function_name=function.name,
+        qualifier=qualifier,
+        executed_version=LATEST if version is None else str(version.version),
+        invocation_type=invocation_type,
+        source=source,
+        payload=text,
+        client_context=client_context,
+        code_sha256=runs.code_sha256,
+        memory_size=runs.memory_size,
+        timeout=runs.timeout,
+    )
     try:
-        with transaction.atomic():
-            if invocation_type == InvocationType.REQUEST_RESPONSE:
-                relax_commit_durability()
-            invocation = Invocation.objects.create(
-                request_id=request_id,
-                function=function,
-                function_name=function.name,
-                qualifier=qualifier,
-                executed_version=LATEST if version is None else str(version.version),
-                invocation_type=invocation_type,
-                source=source,
-                payload=text,
-                client_context=client_context,
-                code_sha256=runs.code_sha256,
-                memory_size=runs.memory_size,
-                timeout=runs.timeout,
-            )
-            job = _job(invocation, snapshot)
-            if lease is not None:
-                job["concurrency"] = lease.function_in_flight
-                job["account_concurrency"] = lease.account_in_flight
-                job["unreserved_concurrency"] = lease.unreserved_in_flight
-            caller_waits = invocation_type == InvocationType.REQUEST_RESPONSE
-            transaction.on_commit(
-                lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
-            )
+        # An Event is answered 202 once its record is durable; a synchronous caller that
+        # loses its record in a database crash gets an error, so its commit need not wait.
+        insert_row(invocation, relaxed=caller_waits)
+        job = _job(invocation, snapshot)
+        if lease is not None:
+            job["concurrency"] = lease.function_in_flight
+            job["account_concurrency"] = lease.account_in_flight
+            job["unreserved_concurrency"] = lease.unreserved_in_flight
+        # At once, or when the caller's own transaction commits.
+        transaction.on_commit(
+            lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
+        )
     except BaseException:
         if lease is not None:
             concurrency.release(
@@ -308,10 +310,7 @@ def _snapshot(
 _CLAIM_SQL = """
 UPDATE {table} SET status = %s, started_at = %s, attempts = attempts + 1, worker = %s
 WHERE request_id = %s AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
-RETURNING 1 + (
-    SELECT count(*) FROM {table}
-    WHERE function_id = %s AND status = %s AND request_id <> %s
-)
+RETURNING 1
 """
 
 
@@ -321,22 +320,26 @@ def _db_uuid(value: str) -> Any:
     return field.get_db_prep_value(uuid.UUID(value), connection)
 
 
-def _claim(request_id: str, function_id: int) -> int | None:
-    """Mark the record running on this worker if it is still queued; return how many
-    invocations of the function are running now (this one included), or None if it was not
+def _claim(request_id: str) -> bool:
+    """Mark the record running on this worker if it is still queued; False if it was not
     queued (another delivery of the same message took it, or it already ended)."""
     table = connection.ops.quote_name(Invocation._meta.db_table)
     running, queued = InvocationStatus.RUNNING.value, InvocationStatus.QUEUED.value
-    own_id = _db_uuid(request_id)
-    worker = current_worker_id()
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(table=table),
-            [running, now, worker, own_id, queued, now, function_id, running, own_id],
+            [running, now, current_worker_id(), _db_uuid(request_id), queued, now],
         )
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+        return cursor.fetchone() is not None
+
+
+def _running_count(function_id: int) -> int:
+    """How many invocations of the function are running, for a record whose concurrency
+    was not measured when it was admitted (one the sweeper republished)."""
+    return Invocation.objects.filter(
+        function_id=function_id, status=InvocationStatus.RUNNING
+    ).count()
 
 
 def job_from_database(request_id: str) -> dict[str, Any] | None:
@@ -393,18 +396,14 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
                 _executing.discard(request_id)
 
 
-def _reclaim_own(request_id: str, function_id: int) -> int | None:
-    """Take back a record left running on this worker by a failed attempt; return how many
-    invocations of the function are running (as _claim does), or None."""
+def _reclaim_own(request_id: str) -> bool:
+    """Take back a record left running on this worker by a failed attempt."""
     taken = Invocation.objects.filter(
         pk=request_id, status=InvocationStatus.RUNNING, worker=current_worker_id()
     ).update(started_at=timezone.now())
-    if not taken:
-        return None
-    logger.warning("invocation %s: taking back this worker's interrupted claim", request_id)
-    return Invocation.objects.filter(
-        function_id=function_id, status=InvocationStatus.RUNNING
-    ).count()
+    if taken:
+        logger.warning("invocation %s: taking back this worker's interrupted claim", request_id)
+    return bool(taken)
 
 
 def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) -> object:
@@ -424,10 +423,8 @@ def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) 
                     request_id=request_id, job=job, snapshot=snapshot, claimed=False
                 )
                 return InvocationStatus.QUEUED.value
-    in_flight = _claim(request_id, snapshot.function_id)
-    if in_flight is None and may_reclaim:
-        in_flight = _reclaim_own(request_id, snapshot.function_id)
-    if in_flight is None:
+    claimed = _claim(request_id) or (may_reclaim and _reclaim_own(request_id))
+    if not claimed:
         if lease is not None and lease.new:
             _release(request_id, snapshot)
         status = Invocation.objects.filter(pk=request_id).values_list("status", flat=True).first()
@@ -440,6 +437,8 @@ def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) 
         unreserved_in_flight = lease.unreserved_in_flight
     elif job.get("concurrency"):
         in_flight = int(job["concurrency"])
+    else:
+        in_flight = _running_count(snapshot.function_id)
     attempt = None
     if is_event:
         attempt = AsyncAttempt.begin(request_id=request_id, job=job, snapshot=snapshot)
