@@ -109,10 +109,12 @@ def requeue_taken_by_dead_workers(live_workers: Collection[str]) -> int:
         worker_id = key.decode()[len(TAKEN_KEY_PREFIX) :]
         if worker_id in live_workers:
             continue
+        count = 0
         while client.lmove(key, QUEUE_KEY, "RIGHT", "LEFT") is not None:
-            moved += 1
-        if moved:
-            logger.warning("requeued the messages worker %s had taken", worker_id)
+            count += 1
+        if count:
+            logger.warning("worker %s is gone: requeued %d messages it had taken", worker_id, count)
+        moved += count
     return moved
 
 

@@ -143,7 +143,7 @@ def test_an_event_that_keeps_killing_its_worker_is_failed_not_retried_forever(
     counts = invocations_hand_back_orphans()
 
     poison.refresh_from_db()
-    assert counts == {"orphans_requeued": 0, "orphans_failed": 1}
+    assert counts == {"orphans_requeued": 0, "orphans_failed": 1, "messages_requeued": 0}
     assert poison.status == InvocationStatus.FAILED
     assert "(3 attempts)" in poison.error_message
 

@@ -10,7 +10,7 @@ from tests.chaos.stack import Driver, Stack, assert_nothing_lost, wait_until
 
 
 def _count(log: Path, request_id: str, event: str) -> int:
-    return len(re.findall(rf"run_invocation_task\[{request_id}\] {event}", log.read_text()))
+    return len(re.findall(rf"invocation {request_id} {event}", log.read_text()))
 
 
 def test_a_message_delivered_twice_runs_once(stack: Stack, driver: Driver):
