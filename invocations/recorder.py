@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from invocations.environments import FunctionSnapshot
 from invocations.executor import ExecutionResult
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.liveness import current_worker_id
 from invocations.models import Invocation, InvocationStatus
 from lib.outage import retry_through_database_outage

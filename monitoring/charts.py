@@ -215,7 +215,7 @@ ACCOUNT_CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "account-concurrent-executions",
         "Concurrent executions",
-        "ConcurrentExecutions and UnreservedConcurrentExecutions Maximum",
+        "Maximum",
         "Count",
         (
             SeriesSpec("Concurrent executions", "ConcurrentExecutions", "Maximum", BLUE),

@@ -127,7 +127,4 @@ def account_metrics(request: AuthenticatedHttpRequest) -> JsonResponse:
         time_range = time_range_for_key(request.GET.get("range"))
     except InvalidTimeRange as exc:
         return JsonResponse({"message": exc.message}, status=400)
-    return JsonResponse(
-        account_metrics_chart_data(owner_id=request.user.pk, time_range=time_range)
-    )
-
+    return JsonResponse(account_metrics_chart_data(owner_id=request.user.pk, time_range=time_range))
