@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
@@ -128,9 +129,7 @@ def invocation_submit(
             job["account_concurrency"] = lease.account_in_flight
             job["unreserved_concurrency"] = lease.unreserved_in_flight
         # At once, or when the caller's own transaction commits.
-        transaction.on_commit(
-            lambda: _publish(invocation.request_id, job, caller_waits=caller_waits)
-        )
+        transaction.on_commit(lambda: _publish_accepted(invocation, job, caller_waits))
     except BaseException:
         if lease is not None:
             concurrency.release(
@@ -138,6 +137,21 @@ def invocation_submit(
             )
         raise
     return invocation
+
+
+def _publish_accepted(invocation: Invocation, job: dict[str, Any], caller_waits: bool) -> None:
+    try:
+        _publish(invocation.request_id, job, caller_waits=caller_waits)
+    except redis.RedisError:
+        if not caller_waits:
+            # The event is accepted (its record is durable): the sweeper publishes it once
+            # Redis answers again.
+            logger.warning("event %s is queued but not yet published", invocation.request_id)
+            return
+        _fail_unrunnable(
+            invocation, "it could not be queued: Redis does not answer", "ServiceException"
+        )
+        raise
 
 
 def _admit_caller(
@@ -359,14 +373,17 @@ def job_from_database(request_id: str) -> dict[str, Any] | None:
     )
 
 
-def _fail_unrunnable(invocation: Invocation, reason: str) -> None:
-    """A queued invocation whose code is gone (its version was deleted while it waited)."""
+def _fail_unrunnable(
+    invocation: Invocation, reason: str, error_type: str = "ResourceNotFoundException"
+) -> None:
+    """A queued invocation that cannot run: its code is gone (its version was deleted while
+    it waited), or it could not be queued."""
     message = f"RequestId: {invocation.request_id} Error: {reason}"
     Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.QUEUED).update(
         status=InvocationStatus.FAILED,
-        error_type="ResourceNotFoundException",
+        error_type=error_type,
         error_message=message,
-        response=json.dumps({"errorMessage": message, "errorType": "ResourceNotFoundException"}),
+        response=json.dumps({"errorMessage": message, "errorType": error_type}),
         finished_at=timezone.now(),
     )
 

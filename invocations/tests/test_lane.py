@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 import pytest
+import redis
 from django.db import OperationalError
 
-from invocations import lane
+from invocations import concurrency, lane
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,41 @@ def test_what_a_dead_worker_took_goes_back_on_the_queue():
     assert sorted(client.lrange(lane.QUEUE_KEY, 0, -1)) == [b"m1", b"m2"]
     assert client.lrange(lane.taken_key("alive"), 0, -1) == [b"m3"]
     assert not client.exists(lane.taken_key("dead"))
+
+
+@pytest.fixture
+def lane_without_redis(settings):
+    from console.celery import app as celery_app
+    from lib.processes import free_port
+
+    # A loopback port nobody listens on: Redis is down.
+    settings.STRATUS_LANE_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    # Restored by the suite's autouse fixture.
+    celery_app.conf.task_always_eager = False
+    lane._client.cache_clear()
+    yield
+    lane._client.cache_clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_a_synchronous_call_fails_cleanly_and_an_event_is_kept(
+    user, lane_without_redis
+):
+    from invocations.models import Invocation
+    from invocations.services import invocation_submit
+    from invocations.tests.helpers import make_function
+
+    function = make_function(user, "def lambda_handler(event, context):\n    return 1\n")
+
+    with pytest.raises(redis.RedisError):
+        invocation_submit(function=function, payload="{}")
+    event = invocation_submit(function=function, payload="{}", invocation_type="Event")
+
+    failed = Invocation.objects.get(invocation_type="RequestResponse")
+    assert failed.status == "failed"
+    assert failed.error_type == "ServiceException"
+    assert "could not be queued" in failed.error_message
+    # The synchronous call's concurrency was given back.
+    assert concurrency.in_flight(function_id=function.pk, owner_id=user.pk)[0] == 0
+    event.refresh_from_db()
+    assert event.status == "queued"
