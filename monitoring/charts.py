@@ -8,7 +8,7 @@ one-minute datapoints and this module turns them into CloudWatch-style series.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -127,42 +127,47 @@ class ChartSpec:
 # Colours follow CloudWatch's default palette so the charts read like the AWS console.
 BLUE, ORANGE, GREEN, RED = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"
 
+INVOCATIONS_CHART = ChartSpec(
+    "invocations",
+    "Invocations",
+    "Sum",
+    "Count",
+    (SeriesSpec("Invocations", "Invocations", "Sum", BLUE),),
+)
+DURATION_CHART = ChartSpec(
+    "duration",
+    "Duration",
+    "Average, Minimum, Maximum",
+    "Milliseconds",
+    (
+        SeriesSpec("Average", "Duration", "Average", BLUE),
+        SeriesSpec("Minimum", "Duration", "Minimum", ORANGE),
+        SeriesSpec("Maximum", "Duration", "Maximum", GREEN),
+    ),
+)
+ERRORS_CHART = ChartSpec(
+    "errors",
+    "Error count and success rate (%)",
+    "Errors Sum, success rate",
+    "Count",
+    (
+        SeriesSpec("Errors", "Errors", "Sum", RED, kind="bar"),
+        SeriesSpec("Success rate (%)", "Invocations", "SuccessRate", GREEN, axis="percent"),
+    ),
+)
+THROTTLES_CHART = ChartSpec(
+    "throttles",
+    "Throttles",
+    "Sum",
+    "Count",
+    (SeriesSpec("Throttles", "Throttles", "Sum", BLUE),),
+)
+
 CHARTS: tuple[ChartSpec, ...] = (
-    ChartSpec(
-        "invocations",
-        "Invocations",
-        "Sum",
-        "Count",
-        (SeriesSpec("Invocations", "Invocations", "Sum", BLUE),),
-    ),
-    ChartSpec(
-        "duration",
-        "Duration",
-        "Average, Minimum, Maximum",
-        "Milliseconds",
-        (
-            SeriesSpec("Average", "Duration", "Average", BLUE),
-            SeriesSpec("Minimum", "Duration", "Minimum", ORANGE),
-            SeriesSpec("Maximum", "Duration", "Maximum", GREEN),
-        ),
-    ),
-    ChartSpec(
-        "errors",
-        "Error count and success rate (%)",
-        "Errors Sum, success rate",
-        "Count",
-        (
-            SeriesSpec("Errors", "Errors", "Sum", RED, kind="bar"),
-            SeriesSpec("Success rate (%)", "Invocations", "SuccessRate", GREEN, axis="percent"),
-        ),
-    ),
-    ChartSpec(
-        "throttles",
-        "Throttles",
-        "Sum",
-        "Count",
-        (SeriesSpec("Throttles", "Throttles", "Sum", BLUE),),
-    ),
+    INVOCATIONS_CHART,
+    DURATION_CHART,
+    ERRORS_CHART,
+    THROTTLES_CHART,
     ChartSpec(
         "async-delivery-failures",
         "Async delivery failures",
@@ -209,9 +214,25 @@ CHARTS: tuple[ChartSpec, ...] = (
     ),
 )
 
-# The Dashboard's account-level charts: datapoints with no dimension, of all the account's
+
+def chart_metrics(charts: Sequence[ChartSpec]) -> frozenset[str]:
+    return frozenset(series.metric for chart in charts for series in chart.series)
+
+
+def account_chart(chart: ChartSpec) -> ChartSpec:
+    """A Monitor tab chart drawn on the Dashboard, from the datapoints of all functions."""
+    return replace(chart, slug=f"account-{chart.slug}")
+
+
+# The Dashboard's account-level charts, as Lambda's console lays them out. These merge the
+# datapoints of every function of the account (dimension FunctionName) at read time...
+ALL_FUNCTIONS_CHARTS: tuple[ChartSpec, ...] = tuple(
+    account_chart(chart)
+    for chart in (ERRORS_CHART, INVOCATIONS_CHART, DURATION_CHART, THROTTLES_CHART)
+)
+# ...and these read the datapoints recorded with no dimension: of all the account's
 # functions (ConcurrentExecutions) or of those without reserved concurrency (Unreserved...).
-ACCOUNT_CHARTS: tuple[ChartSpec, ...] = (
+ACCOUNT_WIDE_CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "account-concurrent-executions",
         "Concurrent executions",
@@ -228,14 +249,12 @@ ACCOUNT_CHARTS: tuple[ChartSpec, ...] = (
         ),
     ),
 )
-
-
-def chart_metrics(charts: Sequence[ChartSpec]) -> frozenset[str]:
-    return frozenset(series.metric for chart in charts for series in chart.series)
-
+ACCOUNT_CHARTS: tuple[ChartSpec, ...] = ALL_FUNCTIONS_CHARTS + ACCOUNT_WIDE_CHARTS
 
 CHART_METRICS: frozenset[str] = chart_metrics(CHARTS)
-ACCOUNT_CHART_METRICS: frozenset[str] = chart_metrics(ACCOUNT_CHARTS)
+# Disjoint, so that one query can fetch both kinds and group them by metric name alone.
+ALL_FUNCTIONS_METRICS: frozenset[str] = chart_metrics(ALL_FUNCTIONS_CHARTS)
+ACCOUNT_WIDE_METRICS: frozenset[str] = chart_metrics(ACCOUNT_WIDE_CHARTS)
 
 
 def _round(value: float | None) -> float | None:

@@ -87,6 +87,16 @@ class MetricDatapoint(models.Model):
                 name="metric_datapoint_per_minute",
             )
         ]
+        indexes = [
+            # The Dashboard merges the datapoints of all the account's functions per period;
+            # the constraint's index orders them by function first, so it cannot find one
+            # period's without reading every function's whole history.
+            models.Index(
+                fields=["owner", "metric_name", "period_start"],
+                condition=models.Q(dimension_name="FunctionName"),
+                name="metric_all_functions_period",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.metric_name}[{self.dimension_value}]@{self.period_start:%H:%M}"

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, FloatField, Func, Max, Min, Sum, Value
+from django.db.models import Count, FloatField, Func, Max, Min, Q, Sum, Value
 from django.db.models.functions import Floor
 from django.http import Http404
 from django.utils import timezone
@@ -19,8 +19,9 @@ from functions.selectors import function_list_for_user
 from invocations.concurrency import account_concurrency_limit
 from invocations.models import Invocation
 from monitoring.charts import (
-    ACCOUNT_CHART_METRICS,
     ACCOUNT_CHARTS,
+    ACCOUNT_WIDE_METRICS,
+    ALL_FUNCTIONS_METRICS,
     CHART_METRICS,
     BucketStats,
     TimeRange,
@@ -73,14 +74,24 @@ class EpochSeconds(Func):
 
 
 LATEST = "$LATEST"
+FUNCTION_NAME = "FunctionName"
 
 
 def metric_dimension(*, function: Function, qualifier: str = LATEST) -> tuple[str, str]:
     """The function's own metrics, or for a version or alias those carrying its `Resource`
     dimension (`name:qualifier`)."""
     if qualifier == LATEST:
-        return "FunctionName", function.name
+        return FUNCTION_NAME, function.name
     return "Resource", f"{function.name}:{qualifier}"
+
+
+def _of_dimension(dimension: tuple[str, str], metric_names: Iterable[str]) -> Q:
+    dimension_name, dimension_value = dimension
+    return Q(
+        dimension_name=dimension_name,
+        dimension_value=dimension_value,
+        metric_name__in=sorted(metric_names),
+    )
 
 
 def metric_buckets_for_function(
@@ -94,43 +105,44 @@ def metric_buckets_for_function(
     _metric_buckets)."""
     return _metric_buckets(
         owner_id=function.owner_id,
-        dimension=metric_dimension(function=function, qualifier=qualifier),
         window=window,
-        metric_names=metric_names,
+        datapoints=_of_dimension(
+            metric_dimension(function=function, qualifier=qualifier), metric_names
+        ),
     )
 
 
 def metric_buckets_for_account(
-    *, owner_id: int, window: Window, metric_names: Iterable[str] = ACCOUNT_CHART_METRICS
+    *, owner_id: int, window: Window
 ) -> dict[str, dict[int, BucketStats]]:
-    """The account-level datapoints (no dimension) in the window, merged per period."""
+    """The Dashboard's datapoints in the window, merged per period in one query: for
+    Invocations, Errors, Duration and Throttles, those of every function of the account
+    (dimension FunctionName, any value), which add up to the account's; for the concurrency
+    metrics, the account-level ones (no dimension), since the functions' peaks need not
+    coincide."""
+    every_function = Q(dimension_name=FUNCTION_NAME, metric_name__in=sorted(ALL_FUNCTIONS_METRICS))
     return _metric_buckets(
-        owner_id=owner_id, dimension=ACCOUNT_WIDE, window=window, metric_names=metric_names
+        owner_id=owner_id,
+        window=window,
+        datapoints=every_function | _of_dimension(ACCOUNT_WIDE, ACCOUNT_WIDE_METRICS),
     )
 
 
 def _metric_buckets(
-    *,
-    owner_id: int,
-    dimension: tuple[str, str],
-    window: Window,
-    metric_names: Iterable[str],
+    *, owner_id: int, window: Window, datapoints: Q
 ) -> dict[str, dict[int, BucketStats]]:
-    """One-minute datapoints of one dimension in the window, merged per period in SQL: sum
-    of sums, sum of counts, min of minimums, max of maximums. Keys are bucket indexes from
-    the window's start; periods without datapoints are absent."""
+    """The owner's one-minute `datapoints` in the window, merged per metric and period in
+    SQL: sum of sums, sum of counts, min of minimums, max of maximums. Keys are bucket
+    indexes from the window's start; periods without datapoints are absent."""
     period_seconds = window.time_range.period.total_seconds()
     bucket_index = Floor(
         (EpochSeconds("period_start") - Value(window.start.timestamp(), FloatField()))
         / Value(period_seconds, FloatField())
     )
-    dimension_name, dimension_value = dimension
     rows = (
         MetricDatapoint.objects.filter(
+            datapoints,
             owner_id=owner_id,
-            dimension_name=dimension_name,
-            dimension_value=dimension_value,
-            metric_name__in=list(metric_names),
             period_start__gte=window.start,
             period_start__lt=window.end,
         )
@@ -170,7 +182,7 @@ def function_metrics_chart_data(
 def account_metrics_chart_data(
     *, owner_id: int, time_range: TimeRange, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The Dashboard's account-level charts."""
+    """The Dashboard's account-level charts: all the account's functions together."""
     window = window_ending_at(time_range=time_range, now=now or timezone.now())
     buckets = metric_buckets_for_account(owner_id=owner_id, window=window)
     return chart_payload(window=window, buckets=buckets, charts=ACCOUNT_CHARTS)
