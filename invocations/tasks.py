@@ -62,9 +62,9 @@ def hand_back_orphans_task() -> dict[str, int]:
 
 @worker_init.connect
 def _relax_worker_commits(**_: object) -> None:
-    # Everything a worker writes can be lost in a Postgres crash without harm: see
-    # lib.db.relax_commit_durability.
-    connection_created.connect(relax_session_durability)
+    # What this trades away: see the setting.
+    if settings.STRATUS_WORKER_RELAXED_COMMITS:
+        connection_created.connect(relax_session_durability)
 
 
 @worker_ready.connect

@@ -15,10 +15,10 @@ _relaxed_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 def relax_commit_durability() -> None:
     """Within the current transaction, let COMMIT return before the WAL reaches disk.
 
-    For writes that a Postgres crash may lose without harm: the record of an invocation
-    whose caller is still waiting (it gets an error instead), and what the worker records
-    (a lost finish leaves the record running, and the sweeper fails it). Everything stays
-    consistent; only the last fraction of a second can be lost.
+    For writes that a Postgres crash may lose at a price paid knowingly: the record of an
+    invocation whose caller is still waiting (it gets an error instead, and nothing ran),
+    and, unless STRATUS_WORKER_RELAXED_COMMITS is off, what the worker writes. The database
+    stays consistent; only the last fraction of a second can be lost.
     """
     if connection.vendor == "postgresql" and connection.in_atomic_block:
         with connection.cursor() as cursor:
@@ -26,7 +26,7 @@ def relax_commit_durability() -> None:
 
 
 def relax_session_durability(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """connection_created receiver for worker processes (see relax_commit_durability)."""
+    """connection_created receiver for worker processes (see STRATUS_WORKER_RELAXED_COMMITS)."""
     if connection.vendor != "postgresql" or connection.connection in _relaxed_sessions:
         return
     with connection.cursor() as cursor:
