@@ -16,6 +16,7 @@ from invocations.executor import ExecutionResult
 from invocations.function_snapshot import FunctionSnapshot
 from invocations.liveness import current_worker_id
 from invocations.models import Invocation, InvocationStatus
+from lib.db import execute_prepared
 from lib.outage import retry_through_database_outage
 from monitoring.models import LogEvent, LogStream, MetricDatapoint
 from monitoring.services import (
@@ -252,8 +253,7 @@ def _record_in_one_statement(
     metrics_sql, metric_params = _metrics_upsert(snapshot, result, finished)
     params.update(metric_params)
     parts.append(f"metrics AS ({metrics_sql})")
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+    execute_prepared(f"WITH {', '.join(parts)} SELECT 1", params)
 
 
 def _metrics_upsert(

@@ -235,9 +235,8 @@ def port_range() -> tuple[int, int]:
 
 def _bind_in_range(host: str, ports: tuple[int, int], api: RuntimeApiServer) -> _Server:
     first, last = ports
-    candidates = list(range(first, last + 1))
-    random.shuffle(candidates)
-    for port in candidates[:_BIND_ATTEMPTS]:
+    ports_in_range = range(first, last + 1)
+    for port in random.sample(ports_in_range, min(_BIND_ATTEMPTS, len(ports_in_range))):
         try:
             return _Server((host, port), _Handler, api=api)
         except OSError as exc:

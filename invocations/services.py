@@ -168,10 +168,14 @@ def _admit_caller(
         raise
 
 
+_SNAPSHOT_FIELDS = tuple(field.name for field in dataclasses.fields(FunctionSnapshot))
+
+
 def _job(invocation: Invocation, snapshot: FunctionSnapshot) -> dict[str, Any]:
     """What the worker needs to run the invocation without reading the database."""
     return {
-        "snapshot": dataclasses.asdict(snapshot),
+        # Shallow (dataclasses.asdict deep-copies): the fields are plain values and one dict.
+        "snapshot": {name: getattr(snapshot, name) for name in _SNAPSHOT_FIELDS},
         "payload": invocation.payload,
         "client_context": invocation.client_context,
         "qualifier": invocation.qualifier,
