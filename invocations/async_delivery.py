@@ -29,8 +29,8 @@ from console.selectors import account_for_user
 from functions.destinations import parse_function_target
 from functions.models import Function
 from invocations.async_config import AsyncPolicy, async_policy
-from invocations.environments import FunctionSnapshot
 from invocations.executor import ExecutionResult
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.models import AsyncCondition, Invocation, InvocationStatus, InvocationType
 from invocations.recorder import metric_dimensions
 from monitoring.services import MetricSample, metric_samples_record

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from invocations.environments import EnvironmentPool, ExecutionEnvironment, FunctionSnapshot
+from invocations.environments import EnvironmentPool
+from invocations.execution_environment import ExecutionEnvironment
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.runtime_api import RuntimeEvent, RuntimeOutcome
 
 # Lambda gives a cold start's init phase its own allowance on top of the function timeout.

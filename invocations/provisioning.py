@@ -27,8 +27,9 @@ from functions.models import (
     ProvisionedConcurrencyConfig,
     ProvisionedConcurrencyStatus,
 )
-from invocations.environments import FunctionSnapshot, get_pool
+from invocations.environments import get_pool
 from invocations.executor import ExecutionResult
+from invocations.function_snapshot import FunctionSnapshot
 
 logger = logging.getLogger(__name__)
 

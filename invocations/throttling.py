@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from console.celery import app as celery_app
-from invocations.environments import FunctionSnapshot
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.models import Invocation, InvocationStatus
 from invocations.recorder import record_throttle
 

@@ -24,15 +24,14 @@ from django.db import connections
 from invocations.environments import (
     EnvironmentCapacityError,
     EnvironmentPool,
-    StemShape,
     get_pool,
-    parse_prewarm,
     shutdown_pool,
 )
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.sandboxes import get_backend
 from invocations.sandboxes.process import ProcessSandboxBackend
 from invocations.services import _snapshot
+from invocations.stem_cells import StemShape, parse_prewarm
 from invocations.tests.helpers import invoke, make_function
 
 pytestmark = pytest.mark.django_db(transaction=True)

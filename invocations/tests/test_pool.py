@@ -19,14 +19,14 @@ import pytest
 from celery import _state as celery_state
 from django.db import connections
 
+from invocations.environment_estimates import nth_availability
 from invocations.environments import (
     EnvironmentCapacityError,
     EnvironmentPool,
-    FunctionSnapshot,
     get_pool,
-    nth_availability,
     shutdown_pool,
 )
+from invocations.function_snapshot import FunctionSnapshot
 from invocations.models import Invocation
 from invocations.sandboxes.process import ProcessSandboxBackend
 from invocations.tests.helpers import invoke, make_function
@@ -156,7 +156,8 @@ class Watch:
         self.peak_memory_mb = 0
         self.peak_processes = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
+        # A daemon, so that a test failing before stop() does not hold the run open.
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
