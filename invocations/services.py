@@ -3,6 +3,7 @@ worker), record (logs and metrics), and wait (for synchronous callers)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -392,9 +393,11 @@ def _fail_unrunnable(
     )
 
 
-# Request ids this worker process is executing now, so that a retry of a delivery that
-# failed on a database error can tell its own earlier claim from another delivery's.
-_executing: set[str] = set()
+# Deliveries of each request id inside invocation_execute in this worker process, so that a
+# retry of a delivery that failed on a database error can tell its own earlier claim from
+# another delivery's. Counted, not just noted: the delivery that came first may leave (it
+# found the record taken) while one that came later still runs it.
+_executing: collections.Counter[str] = collections.Counter()
 _executing_lock = threading.Lock()
 
 
@@ -404,17 +407,24 @@ def invocation_execute(*, request_id: str, job: dict[str, Any] | None = None) ->
     A record that is not queued (another delivery of the same message took it) is left
     alone, and its status is returned instead. The exception: a record this worker process
     claimed in an attempt that a database error cut short (the claim may even have
-    committed unseen), which no delivery in this process runs now: it is taken again.
+    committed unseen), which no other delivery in this process has now: it is taken again.
     """
     with _executing_lock:
-        first_here = request_id not in _executing
-        _executing.add(request_id)
+        _executing[request_id] += 1
     try:
-        return _execute(request_id=request_id, job=job, may_reclaim=first_here)
+        return _execute(request_id=request_id, job=job)
     finally:
-        if first_here:
-            with _executing_lock:
-                _executing.discard(request_id)
+        with _executing_lock:
+            _executing[request_id] -= 1
+            if not _executing[request_id]:
+                del _executing[request_id]
+
+
+def _alone_here(request_id: str) -> bool:
+    """Whether no other delivery in this process has the request now (asked once this one
+    found the record taken: one that came later may have claimed it in between)."""
+    with _executing_lock:
+        return _executing[request_id] == 1
 
 
 def _reclaim_own(request_id: str) -> bool:
@@ -427,7 +437,7 @@ def _reclaim_own(request_id: str) -> bool:
     return bool(taken)
 
 
-def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) -> object:
+def _execute(*, request_id: str, job: dict[str, Any] | None) -> object:
     job = job or job_from_database(request_id)
     if job is None:
         return "missing"
@@ -444,7 +454,7 @@ def _execute(*, request_id: str, job: dict[str, Any] | None, may_reclaim: bool) 
                     request_id=request_id, job=job, snapshot=snapshot, claimed=False
                 )
                 return InvocationStatus.QUEUED.value
-    claimed = _claim(request_id) or (may_reclaim and _reclaim_own(request_id))
+    claimed = _claim(request_id) or (_alone_here(request_id) and _reclaim_own(request_id))
     if not claimed:
         if lease is not None and lease.new:
             _release(request_id, snapshot)

@@ -9,6 +9,7 @@ handle's thread ended with.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import textwrap
@@ -38,11 +39,19 @@ from invocations.services import (  # noqa: E402
 
 # Records each run in the folder the event names (one file per request id, a line per run),
 # sleeps `first_sleep` seconds on its first run only and `sleep` seconds on every run.
+# In a container, which sees no folder of the host, `hold_until` (a Unix time) stands in: each
+# run adds a line to a file named after the request in its environment's /tmp (a scratch
+# volume the host can look into), and runs until then.
 HANDLER = """
     import os
     import time
 
     def lambda_handler(event, context):
+        hold_until = event.get("hold_until")
+        if hold_until:
+            with open(os.path.join("/tmp", "running-" + context.aws_request_id), "a") as runs:
+                runs.write("run\\n")
+            time.sleep(max(0.0, hold_until - time.time()))
         runs_dir = event.get("runs_dir")
         first = True
         if runs_dir:
@@ -78,7 +87,7 @@ class Background:
     def wait(self, timeout: float) -> object:
         self._thread.join(timeout)
         if self._thread.is_alive():
-            return {"error": f"still running after {timeout} s"}
+            return {"timeout": f"still running after {timeout} s"}
         return self.result
 
 
@@ -115,23 +124,24 @@ def invoke(name: str, event: str) -> str:
     """Accept a synchronous invocation and wait for it on a thread: `wait` with the request
     id gives the outcome the caller saw."""
     invocation = invocation_submit(function=Function.objects.get(name=name), payload=event)
-
-    def wait() -> dict[str, object]:
-        started = time.monotonic()
-        try:
-            finished = invocation_wait(invocation=invocation)
-        except InvocationWaitTimeout as exc:
-            return {"timeout": str(exc)}
-        return {
-            "status": finished.status,
-            "error_type": finished.error_type,
-            "error_message": finished.error_message,
-            "waited": round(time.monotonic() - started, 2),
-        }
-
     request_id = str(invocation.request_id)
-    _background[request_id] = Background(wait)
+    _background[request_id] = Background(functools.partial(_answer, invocation))
     return request_id
+
+
+def _answer(invocation: Invocation) -> dict[str, object]:
+    """What a synchronous caller waiting for the invocation is told."""
+    started = time.monotonic()
+    try:
+        finished = invocation_wait(invocation=invocation)
+    except InvocationWaitTimeout as exc:
+        return {"timeout": str(exc)}
+    return {
+        "status": finished.status,
+        "error_type": finished.error_type,
+        "error_message": finished.error_message,
+        "waited": round(time.monotonic() - started, 2),
+    }
 
 
 def load(name: str, seconds: float) -> str:
@@ -162,6 +172,49 @@ def load(name: str, seconds: float) -> str:
     return handle
 
 
+def mixed_load(name: str, seconds: float, event: str, answers_within: float) -> str:
+    """Accept asynchronous and synchronous invocations in turn for `seconds`, on a thread;
+    each synchronous caller waits for its answer on a thread of its own, up to
+    `answers_within` seconds after the load ends. `wait` gives the events accepted, what
+    each synchronous caller was told (an exception it got: {"error": ...}), and how many
+    submissions were refused (the database was down)."""
+
+    def run() -> dict[str, object]:
+        events: list[str] = []
+        callers: dict[str, Background] = {}
+        refused = 0
+        synchronous = False
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                function = Function.objects.get(name=name)
+                if synchronous:
+                    invocation = invocation_submit(function=function, payload=event)
+                    callers[str(invocation.request_id)] = Background(
+                        functools.partial(_answer, invocation)
+                    )
+                else:
+                    invocation = invocation_submit(
+                        function=function, payload=event, invocation_type=InvocationType.EVENT
+                    )
+                    events.append(str(invocation.request_id))
+            except Exception:
+                refused += 1
+                connection.close()
+            synchronous = not synchronous
+            time.sleep(LOAD_INTERVAL_SECONDS)
+        answers_by = time.monotonic() + answers_within
+        answers = {
+            request_id: caller.wait(max(0.0, answers_by - time.monotonic()))
+            for request_id, caller in callers.items()
+        }
+        return {"events": events, "answers": answers, "refused": refused}
+
+    handle = f"mixed-load-{uuid.uuid4()}"
+    _background[handle] = Background(run)
+    return handle
+
+
 def wait(handle: str, timeout: float) -> object:
     return _background.pop(handle).wait(timeout)
 
@@ -180,6 +233,7 @@ COMMANDS: dict[str, Callable[..., object]] = {
     "submit": submit,
     "invoke": invoke,
     "load": load,
+    "mixed_load": mixed_load,
     "wait": wait,
     "publish": publish,
 }

@@ -159,6 +159,7 @@ class Record:
     invocation_type: str
     error_type: str
     error_message: str
+    worker: str
 
 
 class Stack:
@@ -246,7 +247,7 @@ class Stack:
         with psycopg.connect(self.database_url) as conn:
             rows = conn.execute(
                 "SELECT request_id::text, status, attempts, invocation_type, error_type, "
-                "error_message FROM invocations_invocation WHERE function_name = %s",
+                "error_message, worker FROM invocations_invocation WHERE function_name = %s",
                 [function_name],
             ).fetchall()
         return {row[0]: Record(*row) for row in rows}
