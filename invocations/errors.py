@@ -24,6 +24,14 @@ class RequestTooLarge(InvocationRejected):
     status = 413
 
 
+class InvocationLost(InvocationRejected):
+    """The record of a synchronous invocation vanished before it ran: a database crash lost
+    its insert (committed without waiting for the WAL, as a waiting caller's is)."""
+
+    code = "ServiceException"
+    status = 500
+
+
 class InvocationWaitTimeout(Exception):
     """The caller stopped waiting; the invocation itself goes on and will be recorded."""
 

@@ -195,7 +195,7 @@ def invocation_fail_worker_lost(*, request_id: str, worker: str, detail: str = "
     )
 
 
-def _release_concurrency(invocation: Invocation) -> None:
+def free_concurrency_of(invocation: Invocation) -> None:
     """Free the concurrency slot the ended invocation held (else it ends at its deadline)."""
     from invocations import concurrency
 
@@ -209,7 +209,7 @@ def _release_concurrency(invocation: Invocation) -> None:
         logger.warning("could not free the slot of %s", invocation.request_id, exc_info=True)
 
 
-def _give_up_event(request_id: str) -> None:
+def give_up_event(request_id: str) -> None:
     from invocations.async_delivery import async_event_give_up
 
     try:
@@ -252,8 +252,8 @@ def invocations_hand_back_orphans() -> dict[str, int]:
             logger.warning(
                 "invocation %s lost its worker %s: failed", request_id, invocation.worker
             )
-            _release_concurrency(invocation)
+            free_concurrency_of(invocation)
             if invocation.invocation_type == InvocationType.EVENT:
-                _give_up_event(request_id)
+                give_up_event(request_id)
     WorkerHeartbeat.objects.filter(last_seen__lt=Now() - FORGET_WORKERS_AFTER).delete()
     return counts

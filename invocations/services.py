@@ -30,13 +30,19 @@ from invocations.async_delivery import AsyncAttempt
 from invocations.environments import EnvironmentCapacityError, get_pool
 from invocations.errors import (
     InvalidRequestContent,
+    InvocationLost,
     InvocationWaitTimeout,
     RequestTooLarge,
     VersionNotFound,
 )
 from invocations.executor import ExecutionResult, InvocationRequest, execute
 from invocations.function_snapshot import FunctionSnapshot
-from invocations.liveness import current_worker_id, invocations_hand_back_orphans
+from invocations.liveness import (
+    current_worker_id,
+    free_concurrency_of,
+    give_up_event,
+    invocations_hand_back_orphans,
+)
 from invocations.models import TERMINAL_STATUSES, Invocation, InvocationStatus, InvocationType
 from invocations.recorder import (
     FinishedInvocation,
@@ -226,7 +232,13 @@ def invocation_wait(*, invocation: Invocation, timeout: float | None = None) -> 
         invocation.finished_at = datetime.fromisoformat(outcome["finished_at"])
         setattr(invocation, "log_messages", outcome["log_messages"])  # noqa: B010
     else:
-        invocation.refresh_from_db()
+        try:
+            invocation.refresh_from_db()
+        except Invocation.DoesNotExist as exc:
+            raise InvocationLost(
+                f"RequestId: {invocation.request_id} Error: the invocation's record was lost "
+                "in a database failure before it ran; try again"
+            ) from exc
     if not invocation.is_terminal:
         raise InvocationWaitTimeout(
             f"Invocation {invocation.request_id} is still {invocation.status} after {timeout:.0f} s"
@@ -260,6 +272,9 @@ def _release_database_connection() -> None:
 def _is_terminal_in_database(invocation: Invocation) -> bool:
     try:
         status = Invocation.objects.values_list("status", flat=True).get(pk=invocation.pk)
+    except Invocation.DoesNotExist:
+        # Lost with its insert in a database crash: there is nothing to wait for.
+        return True
     except DatabaseError:
         # The database is restarting: keep waiting for the worker's answer.
         return False
@@ -580,6 +595,32 @@ def _platform_failure(
     )
 
 
+def _fail_overdue(invocation: Invocation, now: datetime) -> bool:
+    """End a record still running long past its deadline: its worker lost track of it. Its
+    concurrency is freed, and an event goes to its failure destination."""
+    assert invocation.started_at is not None
+    deadline = invocation.started_at + timedelta(seconds=invocation.timeout + RUNNING_GRACE_SECONDS)
+    if deadline >= now:
+        return False
+    message = (
+        f"RequestId: {invocation.request_id} Error: the worker running this invocation "
+        "stopped before it finished"
+    )
+    failed = Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.RUNNING).update(
+        status=InvocationStatus.FAILED,
+        error_type="ServiceException",
+        error_message=message,
+        response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
+        finished_at=now,
+    )
+    if not failed:
+        return False
+    free_concurrency_of(invocation)
+    if invocation.invocation_type == InvocationType.EVENT:
+        give_up_event(str(invocation.request_id))
+    return True
+
+
 def invocation_sweep() -> dict[str, int]:
     """Republish queued records whose message was lost; fail running ones past their
     deadline (their worker died)."""
@@ -604,27 +645,10 @@ def invocation_sweep() -> dict[str, int]:
     # Running records of dead workers (invocations.liveness), then any still running past
     # its deadline (a live worker that lost track of it, or one claimed in the web process).
     orphans = invocations_hand_back_orphans()
-    overdue = 0
-    running = Invocation.objects.filter(status=InvocationStatus.RUNNING).only(
-        "request_id", "started_at", "timeout"
+    running = (
+        Invocation.objects.filter(status=InvocationStatus.RUNNING)
+        .select_related("function")
+        .only("request_id", "started_at", "timeout", "invocation_type", "function__owner")
     )
-    for invocation in running.iterator():
-        assert invocation.started_at is not None
-        deadline = invocation.started_at + timedelta(
-            seconds=invocation.timeout + RUNNING_GRACE_SECONDS
-        )
-        if deadline < now:
-            message = (
-                f"RequestId: {invocation.request_id} Error: the worker running this invocation "
-                "stopped before it finished"
-            )
-            overdue += Invocation.objects.filter(
-                pk=invocation.pk, status=InvocationStatus.RUNNING
-            ).update(
-                status=InvocationStatus.FAILED,
-                error_type="ServiceException",
-                error_message=message,
-                response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
-                finished_at=now,
-            )
+    overdue = sum(_fail_overdue(invocation, now) for invocation in running.iterator())
     return {"requeued": len(stale_queued), "failed": overdue, **orphans}

@@ -20,7 +20,7 @@ from functions.selectors import function_get_for_user
 from functions.views.detail import page_qualifier, render_function_page
 from functions.views.http import AuthenticatedHttpRequest
 from invocations import event_templates, saved_events
-from invocations.errors import InvocationRejected, InvocationWaitTimeout
+from invocations.errors import InvocationLost, InvocationRejected, InvocationWaitTimeout
 from invocations.forms import EventEditorForm, EventRenameForm
 from invocations.models import Invocation, TestEvent
 from invocations.services import invocation_log_messages, invocation_submit, invocation_wait
@@ -218,6 +218,8 @@ def run_test(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     else:
         try:
             invocation = invocation_wait(invocation=invocation)
+        except InvocationLost as exc:
+            result = execution_rejected(error=exc)
         except InvocationWaitTimeout:
             result = execution_running(invocation=invocation)
         else:

@@ -29,7 +29,12 @@ from invocations.concurrency import (
     Throttled,
     ThrottleReason,
 )
-from invocations.errors import InvocationRejected, InvocationWaitTimeout, VersionNotFound
+from invocations.errors import (
+    InvocationLost,
+    InvocationRejected,
+    InvocationWaitTimeout,
+    VersionNotFound,
+)
 from invocations.models import InvocationStatus, InvocationType
 from invocations.recorder import THROTTLED_ERROR_TYPE
 from invocations.services import (
@@ -149,6 +154,8 @@ def invoke(call: ApiCall, function_name: str) -> HttpResponse:
         return response
     try:
         invocation = invocation_wait(invocation=invocation)
+    except InvocationLost as exc:
+        raise ServiceException(exc.message) from exc
     except InvocationWaitTimeout as exc:
         raise ServiceException(
             f"The invocation {invocation.request_id} did not finish in time; it is still "

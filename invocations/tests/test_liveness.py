@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from console.selectors import account_for_user, function_arn
-from invocations import liveness
+from invocations import concurrency, liveness
 from invocations.async_config import event_invoke_config_put
 from invocations.liveness import (
     WORKER_LOST_MESSAGE,
@@ -31,7 +31,7 @@ from invocations.models import (
     InvocationType,
     WorkerHeartbeat,
 )
-from invocations.services import invocation_sweep, invocation_wait
+from invocations.services import RUNNING_GRACE_SECONDS, invocation_sweep, invocation_wait
 from invocations.tests.helpers import make_function
 
 CODE = """
@@ -171,6 +171,37 @@ def test_an_event_given_up_after_lost_workers_goes_to_its_failure_destination(
     assert record["requestContext"]["requestId"] == str(poison.request_id)
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 2
+
+
+@pytest.mark.django_db
+def test_an_event_a_live_worker_lost_track_of_is_failed_freed_and_delivered(
+    function, user, database_up_for_long
+):
+    target = make_function(user, CODE, name="overdue-target")
+    account_id = account_for_user(user).account_id
+    event_invoke_config_put(
+        function=function,
+        on_failure=function_arn(account_id=account_id, function_name=target.name),
+    )
+    worker_beat(worker_id="alive")
+    lost = _running(function, worker="alive")
+    lease = concurrency.admit(
+        concurrency.limits_for_function(function), request_id=str(lost.pk), timeout=900
+    )
+    long_ago = timezone.now() - timedelta(seconds=function.timeout + RUNNING_GRACE_SECONDS + 5)
+    Invocation.objects.filter(pk=lost.pk).update(started_at=long_ago)
+
+    counts = invocation_sweep()
+
+    lost.refresh_from_db()
+    assert counts["failed"] == 1 and counts["orphans_failed"] == 0
+    assert lost.status == InvocationStatus.FAILED
+    assert lost.error_type == "ServiceException"
+    assert lost.async_condition == AsyncCondition.RETRIES_EXHAUSTED
+    assert lease.function_in_flight == 1
+    assert concurrency.in_flight(function_id=function.pk, owner_id=user.pk)[0] == 0
+    (delivered,) = Invocation.objects.filter(function=target)
+    assert json.loads(delivered.payload)["requestContext"]["requestId"] == str(lost.pk)
 
 
 @pytest.mark.django_db
