@@ -170,9 +170,12 @@ def _record_with_orm(
     snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     with transaction.atomic():
-        Invocation.objects.filter(
+        updated = Invocation.objects.filter(
             pk=finished.request_id, status=InvocationStatus.RUNNING, worker=current_worker_id()
         ).update(**record_fields(snapshot, result, finished))
+        if not updated:
+            # As on Postgres: the logs and datapoints go with the record's finish.
+            return
         if result.log_stream_name:
             log_events_append(
                 owner_id=snapshot.owner_id,
@@ -227,8 +230,11 @@ def _record_in_one_statement(
     parts = [
         f"finished AS (UPDATE {quote(Invocation._meta.db_table)} SET {assignments} "
         f"WHERE {quote('request_id')} = %(request_id)s AND {quote('status')} = %(running)s "
-        f"AND {quote('worker')} = %(worker)s)"
+        f"AND {quote('worker')} = %(worker)s RETURNING 1)"
     ]
+    # The logs and datapoints go with the record's finish: none for a record no longer
+    # running on this worker (handed back, or finished by an earlier try of this statement
+    # whose commit landed unseen), so that a retry writes nothing twice.
     if result.log_stream_name and result.log_lines:
         params["stream_id"] = log_stream_id(
             owner_id=snapshot.owner_id,
@@ -244,11 +250,12 @@ def _record_in_one_statement(
             f"events AS (INSERT INTO {events} (stream_id, timestamp, message, request_id, "
             "ingested_at) SELECT %(stream_id)s, line.t, line.m, %(request_id)s, %(f_finished_at)s "
             "FROM unnest(%(timestamps)s::timestamptz[], %(messages)s::text[]) "
-            "WITH ORDINALITY AS line(t, m, n) ORDER BY line.n)"
+            "WITH ORDINALITY AS line(t, m, n) WHERE EXISTS (SELECT 1 FROM finished) "
+            "ORDER BY line.n)"
         )
         parts.append(
             f"stream AS (UPDATE {streams} SET last_event_at = %(last_event_at)s "
-            "WHERE id = %(stream_id)s)"
+            "WHERE id = %(stream_id)s AND EXISTS (SELECT 1 FROM finished))"
         )
     metrics_sql, metric_params = _metrics_upsert(snapshot, result, finished)
     params.update(metric_params)
@@ -279,7 +286,8 @@ def _metrics_upsert(
     sql = (
         f"INSERT INTO {table} (owner_id, metric_name, dimension_name, dimension_value, "
         "period_start, sample_count, sum, minimum, maximum) "
-        f"VALUES {', '.join(rows)} "
+        f"SELECT * FROM (VALUES {', '.join(rows)}) AS sample "
+        "WHERE EXISTS (SELECT 1 FROM finished) "
         "ON CONFLICT (owner_id, metric_name, dimension_name, dimension_value, period_start) "
         f"DO UPDATE SET sample_count = {table}.sample_count + 1, "
         f"sum = {table}.sum + excluded.sum, "

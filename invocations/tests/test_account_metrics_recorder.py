@@ -4,6 +4,7 @@ counts reach the recorder from the lease through the synchronous and the event p
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from functions.models import Function
-from invocations.executor import ExecutionResult
+from invocations.executor import ExecutionResult, LogLine
 from invocations.function_snapshot import FunctionSnapshot
 from invocations.models import Invocation
 from invocations.recorder import (
@@ -25,7 +26,8 @@ from invocations.recorder import (
 from invocations.services import invocation_execute, invocation_submit
 from invocations.tests.concurrency_helpers import forget_all_leases
 from invocations.tests.helpers import make_function
-from monitoring.models import MetricDatapoint
+from monitoring.models import LogEvent, MetricDatapoint
+from monitoring.services import log_stream_id
 
 pytestmark = pytest.mark.django_db
 
@@ -38,12 +40,30 @@ HELLO = """
 Recorder = Callable[..., None]
 
 
+def running_record(snapshot: FunctionSnapshot, finished: FinishedInvocation) -> None:
+    """The record a worker finishes: the recorder writes logs and datapoints only with it."""
+    function = Function.objects.filter(owner_id=snapshot.owner_id, name=snapshot.name).first()
+    if function is None:
+        function = make_function(User.objects.get(pk=snapshot.owner_id), HELLO, name=snapshot.name)
+    Invocation.objects.create(
+        request_id=finished.request_id,
+        function=function,
+        function_name=function.name,
+        payload="{}",
+        code_sha256=function.code_sha256,
+        memory_size=128,
+        timeout=3,
+        status="running",
+    )
+
+
 def in_one_statement_on_postgres(
     *, snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     """The worker's path on Postgres: everything in one statement."""
     if connection.vendor != "postgresql":
         pytest.fail("This path needs Postgres: set DATABASE_URL to a Postgres database.")
+    running_record(snapshot, finished)
     with CaptureQueriesContext(connection) as queries:
         record_invocation(snapshot=snapshot, result=result, finished=finished)
     assert len(queries) == 1
@@ -53,6 +73,7 @@ def with_the_orm(
     *, snapshot: FunctionSnapshot, result: ExecutionResult, finished: FinishedInvocation
 ) -> None:
     """The path of every other database (the embedded mode's SQLite)."""
+    running_record(snapshot, finished)
     _record_with_orm(snapshot, result, finished)
 
 
@@ -102,7 +123,7 @@ def finished(
     at: datetime = ACCEPTED_AT,
 ) -> FinishedInvocation:
     return FinishedInvocation(
-        request_id="8a4d4b7c-1c8e-4b2a-9a43-0f2b8f1d3e55",
+        request_id=str(uuid.uuid4()),
         qualifier="$LATEST",
         accepted_at=at,
         finished_at=at + timedelta(seconds=1),
@@ -236,3 +257,25 @@ def test_an_event_records_the_counts_its_worker_was_admitted_with(
     publish[0]()
     assert account_totals("ConcurrentExecutions") == (2, 3, 2)
     assert account_totals("UnreservedConcurrentExecutions") == (2, 3, 2)
+
+
+def test_a_finish_tried_again_writes_its_logs_and_datapoints_once(user, recorder):
+    snapshot = snapshot_of(user, "retried")
+    ran = result()
+    ran.log_stream_name = "2025/06/01/[$LATEST]abc"
+    ran.log_lines = [LogLine(ACCEPTED_AT, "START"), LogLine(ACCEPTED_AT, "END")]
+    done = finished(concurrency=1, account=1, unreserved=1)
+    # The stream exists already (its first invocation creates it, in statements of its own).
+    log_stream_id(
+        owner_id=user.pk, group_name=snapshot.log_group_name, stream_name=ran.log_stream_name
+    )
+
+    recorder(snapshot=snapshot, result=ran, finished=done)
+    # A second try, as after a lost connection whose commit had landed.
+    record_invocation(snapshot=snapshot, result=ran, finished=done)
+
+    assert LogEvent.objects.filter(request_id=done.request_id).count() == 2
+    invocations = MetricDatapoint.objects.get(metric_name="Invocations", dimension_value="retried")
+    assert invocations.sample_count == 1
+    assert account_points("ConcurrentExecutions")[0][1] == 1
+    assert Invocation.objects.get(pk=done.request_id).status == "succeeded"
