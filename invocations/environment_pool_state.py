@@ -43,6 +43,10 @@ class AcquireTicket:
     burst_started: float | None = None
     reserved_at: float = 0.0
     waited: set[str] = field(default_factory=set)
+    # Wakes this acquire alone (on the pool's lock): an environment going idle wakes one
+    # sleeping acquire of its function, not every thread that waits on the pool.
+    wakeup: threading.Condition | None = None
+    sleeping: bool = False
 
     @property
     def key(self) -> str:
@@ -95,9 +99,29 @@ class EnvironmentPoolState:
             waiting.remove(ticket)
         if not waiting:
             self._waiting.pop(ticket.key, None)
+        elif self._idle.get(ticket.key):
+            # An idle environment this acquire was woken for but did not take goes on to
+            # the next one.
+            self._wake_one(ticket.key)
         if ticket in self._room_queue:
             self._room_queue.remove(ticket)
-            self._changed.notify_all()
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Something changed that any waiter may care about (memory, a start slot)."""
+        self._changed.notify_all()
+        for tickets in self._waiting.values():
+            for ticket in tickets:
+                if ticket.sleeping and ticket.wakeup is not None:
+                    ticket.wakeup.notify()
+
+    def _wake_one(self, key: str) -> None:
+        """An environment of `key` went idle: one sleeping acquire of it can take it."""
+        self._changed.notify_all()
+        for ticket in self._waiting.get(key, ()):
+            if ticket.sleeping and ticket.wakeup is not None:
+                ticket.wakeup.notify()
+                return
 
     def _take_older_revisions(self, snapshot: FunctionSnapshot) -> list[ExecutionEnvironment]:
         # A new revision of the function makes its older idle EEs useless: stop them now.
@@ -247,12 +271,18 @@ class EnvironmentPoolState:
         if now >= ticket.deadline:
             self._counts["capacity_errors"] += 1
             raise EnvironmentCapacityError(message)
-        self._wait(ticket.deadline - now)
+        self._wait(ticket, ticket.deadline - now)
 
-    def _wait(self, seconds: float) -> None:
+    def _wait(self, ticket: AcquireTicket, seconds: float) -> None:
         if self._initializing:
             seconds = min(seconds, INIT_POLL_SECONDS)
-        self._changed.wait(max(0.0, seconds))
+        if ticket.wakeup is None:
+            ticket.wakeup = threading.Condition(self._lock)
+        ticket.sleeping = True
+        try:
+            ticket.wakeup.wait(max(0.0, seconds))
+        finally:
+            ticket.sleeping = False
 
     # --- stopping environments --------------------------------------------------------------
 
@@ -267,7 +297,7 @@ class EnvironmentPoolState:
             with self._lock:
                 self._live_mb -= environment.memory_mb
                 self._stopping_mb -= environment.memory_mb
-                self._changed.notify_all()
+                self._wake_all()
 
     def _stop_all(self, environments: Sequence[HostedEnvironment]) -> None:
         for environment in environments:
@@ -298,7 +328,7 @@ class EnvironmentPoolState:
             self._counts["stem_deaths"] += len(dead)
             self._timings.keep_only({*self._idle, *self._busy, *self._creating})
             if dead or expired:
-                self._changed.notify_all()
+                self._wake_all()
         self._stop_all([*expired, *dead])
         return len(expired)
 

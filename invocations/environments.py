@@ -155,11 +155,11 @@ class EnvironmentPool(BurstControl, Prewarming):
             if keep:
                 environment.last_used = time.monotonic()
                 self._idle.setdefault(key, []).append(environment)
-                self._changed.notify_all()
+                self._wake_one(key)
                 return
             self._counts["discarded"] += 1
             self._doom(environment)
-            self._changed.notify_all()
+            self._wake_all()
         self._stop(environment, swallow=False)
 
     def _acquire(self, ticket: AcquireTicket) -> tuple[ExecutionEnvironment, bool]:
@@ -206,7 +206,7 @@ class EnvironmentPool(BurstControl, Prewarming):
                     self._note_wait(ticket, "burst_waits")
                     if ticket.burst_started is None:
                         ticket.burst_started = now
-                    self._wait(min(until, ticket.deadline) - now)
+                    self._wait(ticket, min(until, ticket.deadline) - now)
                     continue
                 stem = self._take_stem(ticket, now)
                 if stem is not None:
@@ -245,7 +245,7 @@ class EnvironmentPool(BurstControl, Prewarming):
                 self._end_creation(ticket)
                 self._live_mb -= ticket.need_mb
                 self._counts["cold_start_failures"] += 1
-                self._changed.notify_all()
+                self._wake_all()
             raise
         self._started(ticket, environment)
         return environment
@@ -268,7 +268,7 @@ class EnvironmentPool(BurstControl, Prewarming):
                 self._counts["stem_failures"] += 1
                 # Back in line, to go on as if there had been no stem cell.
                 self._waiting.setdefault(ticket.key, []).append(ticket)
-                self._changed.notify_all()
+                self._wake_all()
             return None
         self._started(ticket, environment, counter="stem_hits")
         return environment
@@ -282,7 +282,7 @@ class EnvironmentPool(BurstControl, Prewarming):
             self._end_creation(ticket)
             self._initializing.add(environment)
             self._busy.setdefault(ticket.key, set()).add(environment)
-            self._changed.notify_all()
+            self._wake_all()
 
     def _evict(self, victims: list[HostedEnvironment], ticket: AcquireTicket) -> None:
         now = time.monotonic()
@@ -302,7 +302,7 @@ class EnvironmentPool(BurstControl, Prewarming):
     def shutdown(self) -> None:
         self._stopping.set()
         with self._lock:
-            self._changed.notify_all()
+            self._wake_all()
             threads = [self._prewarmer, *self._provisioners]
         # What they are starting now, they stop themselves when they see the pool stopping.
         for thread in threads:
@@ -318,7 +318,7 @@ class EnvironmentPool(BurstControl, Prewarming):
             self._provisioned.clear()
             for environment in environments:
                 self._doom(environment)
-            self._changed.notify_all()
+            self._wake_all()
         self._stop_all(environments)
 
 

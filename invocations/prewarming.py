@@ -66,7 +66,7 @@ class Prewarming(EnvironmentPoolState):
                 self._remove_idle(environment)
                 self._doom(environment)
                 surplus.append(environment)
-            self._changed.notify_all()
+            self._wake_all()
         self._stop_all(surplus)
 
     def provisioned_status(self) -> dict[str, tuple[int, int]]:
@@ -91,7 +91,7 @@ class Prewarming(EnvironmentPoolState):
         self._leave(ticket)
         ticket.reserved_at = now
         self._creating.setdefault(ticket.key, []).append(now)
-        self._changed.notify_all()
+        self._wake_all()
         return stem
 
     def _prewarm_forever(self) -> None:
@@ -158,7 +158,7 @@ class Prewarming(EnvironmentPoolState):
                 self._live_mb -= shape.memory_size
                 self._counts["stem_failures"] += 1
                 self._retry_after[shape] = time.monotonic() + _PREWARM_RETRY_SECONDS
-                self._changed.notify_all()
+                self._wake_all()
             return
         with self._lock:
             self._stems_starting[shape] -= 1
@@ -167,7 +167,7 @@ class Prewarming(EnvironmentPoolState):
                 self._stems.setdefault(shape, []).append(stem)
             else:
                 self._doom(stem)
-            self._changed.notify_all()
+            self._wake_all()
         if not keep:
             self._stop(stem)
 
@@ -196,7 +196,7 @@ class Prewarming(EnvironmentPoolState):
                     self._live_mb -= snapshot.memory_size
                 else:
                     self._doom(environment)
-                self._changed.notify_all()
+                self._wake_all()
                 self._provisioners.discard(threading.current_thread())
             if environment is not None:
                 self._stop(environment)
@@ -212,7 +212,7 @@ class Prewarming(EnvironmentPoolState):
                 self._idle.setdefault(key, []).append(environment)
             else:
                 self._doom(environment)
-            self._changed.notify_all()
+            self._wake_all()
         if not keep:
             self._stop(environment)
 
