@@ -595,6 +595,22 @@ def _platform_failure(
     )
 
 
+def _fail_abandoned(request_id: uuid.UUID, now: datetime) -> int:
+    """End a synchronous call whose message was lost before it ran, once its caller has
+    stopped waiting: nothing ran, and nobody would read the answer."""
+    message = (
+        f"RequestId: {request_id} Error: the invocation was lost on its way to a worker, "
+        "and its caller stopped waiting before it could run"
+    )
+    return Invocation.objects.filter(pk=request_id, status=InvocationStatus.QUEUED).update(
+        status=InvocationStatus.FAILED,
+        error_type="ServiceException",
+        error_message=message,
+        response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
+        finished_at=now,
+    )
+
+
 def _fail_overdue(invocation: Invocation, now: datetime) -> bool:
     """End a record still running long past its deadline: its worker lost track of it. Its
     concurrency is freed, and an event goes to its failure destination."""
@@ -628,13 +644,20 @@ def invocation_sweep() -> dict[str, int]:
     requeue_before = now - timedelta(seconds=settings.STRATUS_REQUEUE_AFTER)
     # An event waiting for a retry (or a throttle's backoff) is lost only once its next
     # attempt is that much overdue.
-    stale_queued = list(
-        Invocation.objects.filter(
-            Q(next_attempt_at__isnull=True, created_at__lt=requeue_before)
-            | Q(next_attempt_at__lt=requeue_before),
-            status=InvocationStatus.QUEUED,
-        ).values_list("request_id", "invocation_type")[:500]
-    )
+    stale = Invocation.objects.filter(
+        Q(next_attempt_at__isnull=True, created_at__lt=requeue_before)
+        | Q(next_attempt_at__lt=requeue_before),
+        status=InvocationStatus.QUEUED,
+    ).values_list("request_id", "invocation_type", "created_at", "timeout")[:500]
+    stale_queued: list[tuple[uuid.UUID, str]] = []
+    abandoned = 0
+    for request_id, invocation_type, created_at, timeout in stale:
+        caller_gone = created_at + timedelta(seconds=timeout + WAIT_MARGIN_SECONDS) < now
+        if invocation_type == InvocationType.REQUEST_RESPONSE and caller_gone:
+            # Lambda does not run a synchronous call its caller stopped waiting for.
+            abandoned += _fail_abandoned(request_id, now)
+        else:
+            stale_queued.append((request_id, invocation_type))
     # Stamped as due now, so that the next sweep republishes them only if this message is
     # lost too, not a backlog's every record at every sweep.
     Invocation.objects.filter(
@@ -651,4 +674,4 @@ def invocation_sweep() -> dict[str, int]:
         .only("request_id", "started_at", "timeout", "invocation_type", "function__owner")
     )
     overdue = sum(_fail_overdue(invocation, now) for invocation in running.iterator())
-    return {"requeued": len(stale_queued), "failed": overdue, **orphans}
+    return {"requeued": len(stale_queued), "failed": overdue + abandoned, **orphans}

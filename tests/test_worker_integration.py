@@ -78,20 +78,26 @@ def test_concurrent_invocations_get_separate_environments(user, live_worker):
     assert concurrency["highest"] >= 2
 
 
-def test_the_sweeper_republishes_a_queued_record_whose_message_was_lost(user, live_worker):
-    function = make_function(user, WHO_RUNS_ME, name="lost")
-    # A record accepted but never published, as if the broker lost the message.
+def _accepted_long_ago(function, *, seconds: float, payload: str = "{}") -> Invocation:
+    """A synchronous record accepted but never published, as if Redis lost the message."""
     invocation = Invocation.objects.create(
         function=function,
         function_name=function.name,
-        payload='{"key1": "found"}',
+        payload=payload,
         code_sha256=function.code_sha256,
         memory_size=function.memory_size,
         timeout=function.timeout,
     )
     Invocation.objects.filter(pk=invocation.pk).update(
-        created_at=timezone.now() - timedelta(minutes=10)
+        created_at=timezone.now() - timedelta(seconds=seconds)
     )
+    return invocation
+
+
+def test_the_sweeper_republishes_a_queued_record_whose_message_was_lost(user, live_worker):
+    # Its caller still waits: 150 s is past the requeue delay, within 300 s + the margin.
+    function = make_function(user, WHO_RUNS_ME, name="lost", timeout=300)
+    invocation = _accepted_long_ago(function, seconds=150, payload='{"key1": "found"}')
 
     swept = invocation_sweep()
     finished = invocation_wait(invocation=invocation)
@@ -99,6 +105,20 @@ def test_the_sweeper_republishes_a_queued_record_whose_message_was_lost(user, li
     assert swept["requeued"] == 1
     assert finished.status == "succeeded"
     assert json.loads(finished.response)["echo"] == "found"
+
+
+def test_a_lost_synchronous_call_whose_caller_left_is_failed_not_run(user, live_worker):
+    function = make_function(user, WHO_RUNS_ME, name="abandoned")
+    invocation = _accepted_long_ago(function, seconds=600)
+
+    swept = invocation_sweep()
+
+    invocation.refresh_from_db()
+    assert swept["requeued"] == 0 and swept["failed"] == 1
+    assert invocation.status == "failed"
+    assert invocation.error_type == "ServiceException"
+    assert "caller stopped waiting" in invocation.error_message
+    assert invocation.attempts == 0
 
 
 def _wait_for_terminal(invocation: Invocation, timeout: float = 15) -> Invocation:
