@@ -14,6 +14,9 @@ from bench.stats import percentile
 # sockets, its output pipe, the engine's attach stream: 14 measured with the Docker sandbox).
 FD_GROWTH_ALLOWED = 4
 FDS_PER_ENVIRONMENT = 16
+# Warm synchronous invokes a second this 2-core machine is to serve (a figure to report, not
+# a check: the run passes or fails on what it leaves behind).
+SYNC_TARGET_PER_SECOND = 200
 
 
 def _latency(samples: list[Sample]) -> str:
@@ -38,6 +41,11 @@ def _phase_lines(label: str, outcome: PhaseOutcome) -> list[str]:
         )
         lines.extend(f"    e.g. {error.error}" for error in errors[:3])
     return lines
+
+
+def _answered_per_second(outcome: PhaseOutcome, kind: str) -> float:
+    ok = [s for s in outcome.of_kind(kind) if s.status in (200, 202) and not s.throttled]
+    return len([s for s in ok if not s.error]) / outcome.duration
 
 
 def _cpu_lines(cpu: dict[str, float], outcome: PhaseOutcome) -> list[str]:
@@ -119,5 +127,17 @@ class Report:
             f"containers of the worker: {self.containers_running} while running, "
             f"{self.containers_after_stop} after it stopped"
         )
+        if self.phases:
+            rates = [_answered_per_second(phase, SYNC) for phase in self.phases]
+            verdict = "met" if min(rates) >= SYNC_TARGET_PER_SECOND else "missed"
+            summary = (
+                f"warm synchronous invokes: {', '.join(f'{rate:.0f}/s' for rate in rates)} "
+                f"(target {SYNC_TARGET_PER_SECOND}/s: {verdict})"
+            )
+            if self.floor is not None:
+                summary += (
+                    f", beside a Celery floor of {_answered_per_second(self.floor, SYNC):.0f}/s"
+                )
+            lines.append(summary)
         lines.append("PASS" if self.ok() else "FAIL")
         return "\n".join(lines)
