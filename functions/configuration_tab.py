@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from console.selectors import account_for_user, role_arn
@@ -18,7 +18,8 @@ from functions.models import Function, FunctionVersion
 from functions.selectors import FunctionQualifier
 from functions.services import POLICY_TEMPLATES
 from functions.validation import EPHEMERAL_STORAGE_RANGE, MEMORY_RANGE, TIMEOUT_RANGE
-from functions.views.detail import page_qualifier
+from functions.views.detail import page_qualifier, render_function_page
+from functions.views.http import AuthenticatedHttpRequest
 
 SECTIONS = [
     ("general", "General configuration"),
@@ -103,6 +104,25 @@ def qualified_section_context(
         editing=False,
         shown=qualifier.shown_version,
         read_only=qualifier.read_only,
+    )
+
+
+def render_section_with_errors(
+    request: AuthenticatedHttpRequest,
+    function: Function,
+    qualifier: FunctionQualifier,
+    section: str,
+    context: dict[str, Any],
+) -> HttpResponse:
+    """A Configuration section shown again after a failed POST (400): the section as the
+    qualifier's page shows it, with `context` (its own parts and the bound form) on top."""
+    return render_function_page(
+        request,
+        function,
+        tab="configuration",
+        tab_overrides={**qualified_section_context(function, section, qualifier), **context},
+        status=400,
+        qualifier=qualifier,
     )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from functions.models import Blueprint, Function, FunctionAlias, FunctionVersion, Role
+from invocations.concurrency import account_concurrency_limit
 
 
 def function_list_for_user(
@@ -141,3 +142,29 @@ def function_qualifier_list(*, function: Function) -> list[FunctionQualifier]:
         *(FunctionQualifier(str(v.version), version=v) for v in versions),
         *(FunctionQualifier(a.name, alias=a) for a in function_alias_list(function=function)),
     ]
+
+
+@dataclass(frozen=True)
+class AccountResources:
+    """The account's functions, code and concurrency (the Dashboard, GetAccountSettings)."""
+
+    function_count: int
+    code_size: int
+    concurrency_limit: int
+    reserved_concurrency: int
+
+    @property
+    def unreserved_concurrency(self) -> int:
+        return max(0, self.concurrency_limit - self.reserved_concurrency)
+
+
+def account_resources(*, owner_id: int) -> AccountResources:
+    usage = Function.objects.filter(owner_id=owner_id).aggregate(
+        count=Count("id"), code_size=Sum("code_size"), reserved=Sum("reserved_concurrency")
+    )
+    return AccountResources(
+        function_count=usage["count"],
+        code_size=usage["code_size"] or 0,
+        concurrency_limit=account_concurrency_limit(),
+        reserved_concurrency=usage["reserved"] or 0,
+    )

@@ -13,7 +13,6 @@ Times are the database's own clock, so the hosts' clocks do not matter.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -28,7 +27,13 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from invocations import lane
-from invocations.models import Invocation, InvocationStatus, InvocationType, WorkerHeartbeat
+from invocations.models import (
+    Invocation,
+    InvocationStatus,
+    InvocationType,
+    WorkerHeartbeat,
+    platform_failure_fields,
+)
 from lib.outage import retry_through_database_outage
 
 logger = logging.getLogger(__name__)
@@ -147,6 +152,10 @@ def orphaned_invocations() -> list[Invocation]:
     """Running records claimed by a worker that is no longer alive."""
     if _database_just_started():
         return []
+    return _orphans()
+
+
+def _orphans() -> list[Invocation]:
     live = _live_workers()
     return list(
         Invocation.objects.filter(status=InvocationStatus.RUNNING)
@@ -181,17 +190,10 @@ def invocation_requeue(*, request_id: str, worker: str | None = None) -> bool:
 
 def invocation_fail_worker_lost(*, request_id: str, worker: str, detail: str = "") -> bool:
     """End a running record whose worker is gone with a platform error (ServiceException)."""
-    message = f"RequestId: {request_id} Error: {WORKER_LOST_MESSAGE}{detail}"
     return bool(
         Invocation.objects.filter(
             pk=request_id, status=InvocationStatus.RUNNING, worker=worker
-        ).update(
-            status=InvocationStatus.FAILED,
-            error_type="ServiceException",
-            error_message=message,
-            response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
-            finished_at=timezone.now(),
-        )
+        ).update(**platform_failure_fields(request_id, f"{WORKER_LOST_MESSAGE}{detail}"))
     )
 
 
@@ -224,11 +226,13 @@ def invocations_hand_back_orphans() -> dict[str, int]:
     An asynchronous event whose attempts keep killing their worker (a poison message) is
     failed after STRATUS_WORKER_LOST_MAX_ATTEMPTS instead of looping."""
     counts = {"orphans_requeued": 0, "orphans_failed": 0, "messages_requeued": 0}
-    if lane.enabled() and not _database_just_started():
+    if _database_just_started():
+        return counts
+    if lane.enabled():
         # Messages a dead worker took off the lane but had not finished: whatever it had
         # claimed is handled below, and a second delivery of a claimed record does nothing.
         counts["messages_requeued"] = lane.requeue_taken_by_dead_workers(set(_live_workers()))
-    for invocation in orphaned_invocations():
+    for invocation in _orphans():
         request_id = str(invocation.request_id)
         retry = (
             invocation.invocation_type == InvocationType.EVENT

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from functions.models import Function
 
@@ -54,6 +56,21 @@ class InvocationStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
+
+
+def platform_failure_fields(
+    request_id: object, detail: str, error_type: str = "ServiceException"
+) -> dict[str, object]:
+    """The fields of a record that Stratus ended without an answer from the function: its
+    error in Lambda's words, and the error document a caller reads."""
+    message = f"RequestId: {request_id} Error: {detail}"
+    return {
+        "status": InvocationStatus.FAILED,
+        "error_type": error_type,
+        "error_message": message,
+        "response": json.dumps({"errorMessage": message, "errorType": error_type}),
+        "finished_at": timezone.now(),
+    }
 
 
 class Invocation(models.Model):

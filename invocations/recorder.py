@@ -90,7 +90,7 @@ def _samples(
     return samples
 
 
-def account_samples(result: ExecutionResult, finished: FinishedInvocation) -> list[MetricSample]:
+def _account_samples(result: ExecutionResult, finished: FinishedInvocation) -> list[MetricSample]:
     """The invocation's samples of the account-level metrics (no dimension)."""
     if result.error_type == THROTTLED_ERROR_TYPE:
         return []
@@ -110,7 +110,7 @@ def _sample_groups(
     """Each dimension an invocation writes datapoints for, with its samples."""
     samples = _samples(result, finished.concurrency, finished)
     groups = [(dimension, samples) for dimension in _dimensions(snapshot, finished.qualifier)]
-    account = account_samples(result, finished)
+    account = _account_samples(result, finished)
     if account:
         groups.append((ACCOUNT_WIDE, account))
     return groups
@@ -184,18 +184,13 @@ def _record_with_orm(
                 request_id=finished.request_id,
                 lines=[(line.timestamp, line.message) for line in result.log_lines],
             )
-        metric_samples_record(
-            owner_id=snapshot.owner_id,
-            dimensions=_dimensions(snapshot, finished.qualifier),
-            at=finished.accepted_at,
-            samples=_samples(result, finished.concurrency, finished),
-        )
-        metric_samples_record(
-            owner_id=snapshot.owner_id,
-            dimensions=[ACCOUNT_WIDE],
-            at=finished.accepted_at,
-            samples=account_samples(result, finished),
-        )
+        for dimension, samples in _sample_groups(snapshot, result, finished):
+            metric_samples_record(
+                owner_id=snapshot.owner_id,
+                dimensions=[dimension],
+                at=finished.accepted_at,
+                samples=samples,
+            )
 
 
 def record_fields(

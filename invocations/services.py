@@ -41,9 +41,16 @@ from invocations.liveness import (
     current_worker_id,
     free_concurrency_of,
     give_up_event,
+    invocation_fail_worker_lost,
     invocations_hand_back_orphans,
 )
-from invocations.models import TERMINAL_STATUSES, Invocation, InvocationStatus, InvocationType
+from invocations.models import (
+    TERMINAL_STATUSES,
+    Invocation,
+    InvocationStatus,
+    InvocationType,
+    platform_failure_fields,
+)
 from invocations.recorder import (
     FinishedInvocation,
     record_fields,
@@ -65,6 +72,10 @@ RUNNING_GRACE_SECONDS = 60
 # How often a synchronous caller looks at the record while it waits for the worker's answer:
 # a record the sweeper ended (its worker died) gets no answer.
 RECORD_POLL_SECONDS = 1.0
+ABANDONED_MESSAGE = (
+    "the invocation was lost on its way to a worker, and its caller stopped waiting before "
+    "it could run"
+)
 
 
 def _validated_payload(payload: bytes | str, invocation_type: str) -> str:
@@ -156,7 +167,7 @@ def _publish_accepted(invocation: Invocation, job: dict[str, Any], caller_waits:
             logger.warning("event %s is queued but not yet published", invocation.request_id)
             return
         _fail_unrunnable(
-            invocation, "it could not be queued: Redis does not answer", "ServiceException"
+            invocation.pk, "it could not be queued: Redis does not answer", "ServiceException"
         )
         raise
 
@@ -386,7 +397,7 @@ def job_from_database(request_id: str) -> dict[str, Any] | None:
             function=invocation.function, version=invocation.executed_version
         )
         if version is None:
-            _fail_unrunnable(invocation, f"version {invocation.executed_version} was deleted")
+            _fail_unrunnable(invocation.pk, f"version {invocation.executed_version} was deleted")
             return None
     return _job(
         invocation, _snapshot(invocation.function, version, invoked_as=invocation.qualifier)
@@ -394,17 +405,12 @@ def job_from_database(request_id: str) -> dict[str, Any] | None:
 
 
 def _fail_unrunnable(
-    invocation: Invocation, reason: str, error_type: str = "ResourceNotFoundException"
-) -> None:
-    """A queued invocation that cannot run: its code is gone (its version was deleted while
-    it waited), or it could not be queued."""
-    message = f"RequestId: {invocation.request_id} Error: {reason}"
-    Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.QUEUED).update(
-        status=InvocationStatus.FAILED,
-        error_type=error_type,
-        error_message=message,
-        response=json.dumps({"errorMessage": message, "errorType": error_type}),
-        finished_at=timezone.now(),
+    request_id: uuid.UUID | str, reason: str, error_type: str = "ResourceNotFoundException"
+) -> int:
+    """End a queued invocation that cannot run: its code is gone (its version was deleted
+    while it waited), it could not be queued, or its caller left before it could run."""
+    return Invocation.objects.filter(pk=request_id, status=InvocationStatus.QUEUED).update(
+        **platform_failure_fields(request_id, reason, error_type)
     )
 
 
@@ -581,12 +587,12 @@ def _platform_failure(
     *,
     error_type: str = "ServiceException",
 ) -> ExecutionResult:
-    message = f"RequestId: {request_id} Error: {detail}"
+    failure = platform_failure_fields(request_id, detail, error_type)
     return ExecutionResult(
         succeeded=False,
-        response=json.dumps({"errorMessage": message, "errorType": error_type}).encode(),
+        response=str(failure["response"]).encode(),
         error_type=error_type,
-        error_message=message,
+        error_message=str(failure["error_message"]),
         duration_ms=0.0,
         billed_duration_ms=0,
         init_duration_ms=None,
@@ -595,41 +601,14 @@ def _platform_failure(
     )
 
 
-def _fail_abandoned(request_id: uuid.UUID, now: datetime) -> int:
-    """End a synchronous call whose message was lost before it ran, once its caller has
-    stopped waiting: nothing ran, and nobody would read the answer."""
-    message = (
-        f"RequestId: {request_id} Error: the invocation was lost on its way to a worker, "
-        "and its caller stopped waiting before it could run"
-    )
-    return Invocation.objects.filter(pk=request_id, status=InvocationStatus.QUEUED).update(
-        status=InvocationStatus.FAILED,
-        error_type="ServiceException",
-        error_message=message,
-        response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
-        finished_at=now,
-    )
-
-
 def _fail_overdue(invocation: Invocation, now: datetime) -> bool:
     """End a record still running long past its deadline: its worker lost track of it. Its
     concurrency is freed, and an event goes to its failure destination."""
     assert invocation.started_at is not None
     deadline = invocation.started_at + timedelta(seconds=invocation.timeout + RUNNING_GRACE_SECONDS)
-    if deadline >= now:
-        return False
-    message = (
-        f"RequestId: {invocation.request_id} Error: the worker running this invocation "
-        "stopped before it finished"
-    )
-    failed = Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.RUNNING).update(
-        status=InvocationStatus.FAILED,
-        error_type="ServiceException",
-        error_message=message,
-        response=json.dumps({"errorMessage": message, "errorType": "ServiceException"}),
-        finished_at=now,
-    )
-    if not failed:
+    if deadline >= now or not invocation_fail_worker_lost(
+        request_id=str(invocation.request_id), worker=invocation.worker
+    ):
         return False
     free_concurrency_of(invocation)
     if invocation.invocation_type == InvocationType.EVENT:
@@ -655,7 +634,7 @@ def invocation_sweep() -> dict[str, int]:
         caller_gone = created_at + timedelta(seconds=timeout + WAIT_MARGIN_SECONDS) < now
         if invocation_type == InvocationType.REQUEST_RESPONSE and caller_gone:
             # Lambda does not run a synchronous call its caller stopped waiting for.
-            abandoned += _fail_abandoned(request_id, now)
+            abandoned += _fail_unrunnable(request_id, ABANDONED_MESSAGE, "ServiceException")
         else:
             stale_queued.append((request_id, invocation_type))
     # Stamped as due now, so that the next sweep republishes them only if this message is
@@ -671,7 +650,7 @@ def invocation_sweep() -> dict[str, int]:
     running = (
         Invocation.objects.filter(status=InvocationStatus.RUNNING)
         .select_related("function")
-        .only("request_id", "started_at", "timeout", "invocation_type", "function__owner")
+        .only("request_id", "started_at", "timeout", "invocation_type", "worker", "function__owner")
     )
     overdue = sum(_fail_overdue(invocation, now) for invocation in running.iterator())
     return {"requeued": len(stale_queued), "failed": overdue + abandoned, **orphans}

@@ -50,13 +50,14 @@ def insert_row(instance: models.Model, *, relaxed: bool = False) -> None:
     """
     if instance.pk is None:
         raise ValueError("insert_row needs the primary key set")
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    # The wrapper itself, not the `connection` proxy, which costs a lookup per attribute.
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql" or database.in_atomic_block:
         with transaction.atomic():
             if relaxed:
                 relax_commit_durability()
             instance.save(force_insert=True)
         return
-    database = connections[instance._state.db or DEFAULT_DB_ALIAS]
     values = [
         field.get_db_prep_save(field.pre_save(instance, True), database)
         for field in instance._meta.concrete_fields

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, FloatField, Func, Max, Min, Q, Sum, Value
+from django.db.models import FloatField, Func, Max, Min, Q, Sum, Value
 from django.db.models.functions import Floor
 from django.http import Http404
 from django.utils import timezone
 
 from functions.models import Function
 from functions.selectors import function_list_for_user
-from invocations.concurrency import account_concurrency_limit
 from invocations.models import Invocation
 from monitoring.charts import (
     ACCOUNT_CHARTS,
@@ -186,32 +184,6 @@ def account_metrics_chart_data(
     window = window_ending_at(time_range=time_range, now=now or timezone.now())
     buckets = metric_buckets_for_account(owner_id=owner_id, window=window)
     return chart_payload(window=window, buckets=buckets, charts=ACCOUNT_CHARTS)
-
-
-@dataclass(frozen=True)
-class AccountResources:
-    """What the Dashboard shows of the account beside its metrics."""
-
-    function_count: int
-    code_size: int
-    concurrency_limit: int
-    reserved_concurrency: int
-
-    @property
-    def unreserved_concurrency(self) -> int:
-        return max(0, self.concurrency_limit - self.reserved_concurrency)
-
-
-def account_resources(*, owner_id: int) -> AccountResources:
-    usage = Function.objects.filter(owner_id=owner_id).aggregate(
-        count=Count("id"), code_size=Sum("code_size"), reserved=Sum("reserved_concurrency")
-    )
-    return AccountResources(
-        function_count=usage["count"],
-        code_size=usage["code_size"] or 0,
-        concurrency_limit=account_concurrency_limit(),
-        reserved_concurrency=usage["reserved"] or 0,
-    )
 
 
 RECENT_INVOCATION_LIMIT = 50

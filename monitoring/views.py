@@ -10,14 +10,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
-from functions.selectors import function_get_for_user
+from functions.selectors import account_resources, function_get_for_user
 from functions.views.detail import page_qualifier
 from functions.views.http import AuthenticatedHttpRequest
 from monitoring.charts import TIME_RANGES, InvalidTimeRange, time_range_for_key
 from monitoring.selectors import (
     LATEST,
     account_metrics_chart_data,
-    account_resources,
     function_metrics_chart_data,
     invocation_get_for_user,
     invocation_recent_for_function,

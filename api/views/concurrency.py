@@ -4,16 +4,14 @@ the account limit is STRATUS_ACCOUNT_CONCURRENCY_LIMIT."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
 from django.http import HttpResponse
 
 from api.concurrency import function_concurrency_delete, function_concurrency_put
 from api.names import require_latest
 from api.serializers import concurrency
 from api.views.base import ApiCall, json_response, no_content
-from functions.models import Function
 from functions.packaging import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
-from invocations.concurrency import account_concurrency_limit
+from functions.selectors import account_resources
 
 # Lambda's default code storage per Region: 75 GB.
 TOTAL_CODE_SIZE_LIMIT = 75 * 1024 * 1024 * 1024
@@ -45,22 +43,19 @@ def delete_function_concurrency(call: ApiCall, function_name: str) -> HttpRespon
 
 
 def get_account_settings(call: ApiCall) -> HttpResponse:
-    usage = Function.objects.filter(owner_id=call.caller.user_id).aggregate(
-        code_size=Sum("code_size"), count=Count("id"), reserved=Sum("reserved_concurrency")
-    )
-    limit = account_concurrency_limit()
+    resources = account_resources(owner_id=call.caller.user_id)
     return json_response(
         {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_SIZE_LIMIT,
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
-                "ConcurrentExecutions": limit,
-                "UnreservedConcurrentExecutions": max(0, limit - (usage["reserved"] or 0)),
+                "ConcurrentExecutions": resources.concurrency_limit,
+                "UnreservedConcurrentExecutions": resources.unreserved_concurrency,
             },
             "AccountUsage": {
-                "TotalCodeSize": usage["code_size"] or 0,
-                "FunctionCount": usage["count"],
+                "TotalCodeSize": resources.code_size,
+                "FunctionCount": resources.function_count,
             },
         }
     )

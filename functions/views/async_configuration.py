@@ -21,11 +21,11 @@ from functions.async_forms import (
     DestinationForm,
 )
 from functions.async_tab import async_section_context
-from functions.configuration_tab import qualified_section_context, section_url
+from functions.configuration_tab import render_section_with_errors, section_url
 from functions.forms import add_service_errors
 from functions.models import Function
 from functions.selectors import FunctionQualifier, function_get_for_user
-from functions.views.detail import page_qualifier, render_function_page
+from functions.views.detail import page_qualifier
 from functions.views.http import AuthenticatedHttpRequest
 from invocations.async_config import async_settings_save, destination_remove, destination_set
 
@@ -37,16 +37,9 @@ def _show_again(
     section: str,
     overrides: dict[str, Any],
 ) -> HttpResponse:
-    context = qualified_section_context(function, section, qualifier)
-    context.update(async_section_context(request, function, section=section, qualifier=qualifier))
-    context.update(overrides)
-    return render_function_page(
-        request,
-        function,
-        tab="configuration",
-        tab_overrides=context,
-        status=400,
-        qualifier=qualifier,
+    context = async_section_context(request, function, section=section, qualifier=qualifier)
+    return render_section_with_errors(
+        request, function, qualifier, section, {**context, **overrides}
     )
 
 

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_POST
 from functions import concurrency_services
 from functions.concurrency_forms import RESERVE, ProvisionedConcurrencyForm, ReservedConcurrencyForm
 from functions.concurrency_tab import concurrency_context, provisioned_targets
-from functions.configuration_tab import qualified_section_context, section_url
+from functions.configuration_tab import render_section_with_errors, section_url
 from functions.models import Function
 from functions.selectors import FunctionQualifier, function_get_for_user
-from functions.views.detail import page_qualifier, render_function_page
+from functions.views.detail import page_qualifier
 from functions.views.http import AuthenticatedHttpRequest
 
 SECTION = "concurrency"
@@ -29,20 +29,11 @@ def _show_again(
     qualifier: FunctionQualifier,
     overrides: dict[str, Any],
 ) -> HttpResponse:
-    context = qualified_section_context(function, SECTION, qualifier)
-    context.update(
-        concurrency_context(
-            function, editing=False, provisioned_edit=None, read_only=qualifier.read_only
-        )
+    context = concurrency_context(
+        function, editing=False, provisioned_edit=None, read_only=qualifier.read_only
     )
-    context.update(overrides)
-    return render_function_page(
-        request,
-        function,
-        tab="configuration",
-        tab_overrides=context,
-        status=400,
-        qualifier=qualifier,
+    return render_section_with_errors(
+        request, function, qualifier, SECTION, {**context, **overrides}
     )
 
 
